@@ -1,0 +1,179 @@
+"""Every environment variable Runyard reads, declared once, plus the server's Settings.
+
+``ENV_VARS`` is the single registry: docs/configuration.md lists each entry and a test fails
+when code reads a variable that is not declared here or the docs miss one. The client side
+resolves argument > environment variable > config file > default (``client_setting``).
+Stdlib-only: the client imports this module.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from runyard.errors import InvalidInput
+
+__all__ = [
+    "ENV_VARS",
+    "EnvVar",
+    "Settings",
+    "client_setting",
+    "config_file_path",
+    "read_config_file",
+    "write_config_file",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class EnvVar:
+    name: str
+    side: str  # "client", "server" or "both"
+    default: str
+    help: str
+
+
+ENV_VARS: tuple[EnvVar, ...] = (
+    # client
+    EnvVar("RUNYARD_URL", "client", "http://127.0.0.1:8765", "Server URL the client and CLI talk to."),
+    EnvVar("RUNYARD_API_KEY", "client", "", "API key sent as X-API-Key."),
+    EnvVar("RUNYARD_PROJECT", "client", "default", "Project used by runyard.init() when none is given."),
+    EnvVar("RUNYARD_EXPERIMENT", "client", "default", "Experiment used by runyard.init() when none is given."),
+    EnvVar("RUNYARD_RUN_ID", "client", "", "Run id to log into (set by `runyard launch`; resumes that run)."),
+    EnvVar("RUNYARD_MODE", "client", "online", "online, offline (journal only, sync later) or disabled."),
+    EnvVar("RUNYARD_SPOOL_DIR", "client", "~/.runyard/spool", "Where journals go when the server cannot be reached; put it on shared storage."),
+    EnvVar("RUNYARD_CONFIG", "client", "~/.config/runyard/config.toml", "Config file with url and api_key (written by `runyard server` for a local server)."),
+    EnvVar("RUNYARD_MAX_BUFFER_POINTS", "client", "1000000", "Points the client holds in memory before spilling to the journal."),
+    EnvVar("TRACKER_API", "client", "", "Seed-compatible alias of RUNYARD_URL."),
+    EnvVar("TRACKER_API_KEY", "client", "", "Seed-compatible alias of RUNYARD_API_KEY."),
+    EnvVar("EXPERIMENT_ID", "client", "", "Seed-compatible: log runs into this experiment id."),
+    # server
+    EnvVar("RUNYARD_DATA_DIR", "server", "~/.local/share/runyard", "Server data directory (SQLite database, uploaded artifacts)."),
+    EnvVar("RUNYARD_DATABASE_URL", "server", "", "SQLAlchemy URL; default sqlite:///$RUNYARD_DATA_DIR/runyard.db. postgresql+psycopg://… for groups."),
+    EnvVar("RUNYARD_HOST", "server", "127.0.0.1", "Address the server listens on."),
+    EnvVar("RUNYARD_PORT", "server", "8765", "Port the server listens on."),
+    EnvVar("RUNYARD_MAX_BODY_MB", "server", "64", "Largest request body accepted, in MiB (413 above it)."),
+    EnvVar("RUNYARD_MAX_ARTIFACT_MB", "server", "100", "Largest artifact upload accepted, in MiB."),
+    EnvVar("RUNYARD_LOG_LEVEL", "server", "info", "Server log level."),
+)
+_BY_NAME = {v.name: v for v in ENV_VARS}
+
+
+def env(name: str) -> str | None:
+    """A declared variable's value from the environment (None when unset or empty)."""
+    if name not in _BY_NAME:  # reading an undeclared variable is a programming error
+        raise KeyError(f"environment variable {name} is not declared in runyard.config.ENV_VARS")
+    value = os.environ.get(name)
+    return value if value else None
+
+
+def default(name: str) -> str:
+    return _BY_NAME[name].default
+
+
+def config_file_path() -> Path:
+    return Path(env("RUNYARD_CONFIG") or default("RUNYARD_CONFIG")).expanduser()
+
+
+def read_config_file(path: Path | None = None) -> dict[str, Any]:
+    """The client config file as a dict; {} when it does not exist."""
+    path = path or config_file_path()
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        return {}
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidInput(f"config file {path} is not valid TOML: {exc}", field="config") from exc
+
+
+def write_config_file(values: dict[str, str], path: Path | None = None) -> Path:
+    """Merge ``values`` (flat strings) into the config file, readable by its owner only."""
+    path = path or config_file_path()
+    merged = {k: str(v) for k, v in read_config_file(path).items() if not isinstance(v, dict)}
+    merged.update(values)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [f"{k} = {_toml_str(v)}\n" for k, v in sorted(merged.items())]
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.writelines(lines)
+    os.replace(tmp, path)
+    return path
+
+
+def _toml_str(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def client_setting(
+    argument: str | None, env_names: tuple[str, ...], file_key: str, fallback: str | None = None
+) -> str | None:
+    """argument > first set env var of ``env_names`` > config file ``file_key`` > default."""
+    if argument:
+        return argument
+    for name in env_names:
+        value = env(name)
+        if value:
+            return value
+    value = read_config_file().get(file_key)
+    if value:
+        return str(value)
+    if fallback is not None:
+        return fallback
+    return default(env_names[0]) or None
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The server's validated settings; built once in the CLI entry point and passed down."""
+
+    data_dir: Path
+    database_url: str
+    host: str = "127.0.0.1"
+    port: int = 8765
+    max_body_bytes: int = 64 * 1024 * 1024
+    max_artifact_bytes: int = 100 * 1024 * 1024
+    log_level: str = "info"
+
+    @property
+    def artifact_dir(self) -> Path:
+        return self.data_dir / "artifacts"
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Settings:
+        """Settings from RUNYARD_* variables; keyword overrides (CLI flags) win when not None."""
+        o = {k: v for k, v in overrides.items() if v is not None}
+        data_dir = Path(o.get("data_dir") or env("RUNYARD_DATA_DIR") or default("RUNYARD_DATA_DIR"))
+        data_dir = data_dir.expanduser().resolve()
+        database_url = o.get("database_url") or env("RUNYARD_DATABASE_URL")
+        if not database_url:
+            database_url = f"sqlite:///{data_dir / 'runyard.db'}"
+        return cls(
+            data_dir=data_dir,
+            database_url=database_url,
+            host=o.get("host") or env("RUNYARD_HOST") or default("RUNYARD_HOST"),
+            port=_int(o.get("port") or env("RUNYARD_PORT") or default("RUNYARD_PORT"), "RUNYARD_PORT", 1, 65535),
+            max_body_bytes=_int(
+                o.get("max_body_mb") or env("RUNYARD_MAX_BODY_MB") or default("RUNYARD_MAX_BODY_MB"),
+                "RUNYARD_MAX_BODY_MB", 1, 4096,
+            ) * 1024 * 1024,
+            max_artifact_bytes=_int(
+                o.get("max_artifact_mb") or env("RUNYARD_MAX_ARTIFACT_MB") or default("RUNYARD_MAX_ARTIFACT_MB"),
+                "RUNYARD_MAX_ARTIFACT_MB", 1, 1 << 20,
+            ) * 1024 * 1024,
+            log_level=o.get("log_level") or env("RUNYARD_LOG_LEVEL") or default("RUNYARD_LOG_LEVEL"),
+        )
+
+
+def _int(value: Any, name: str, lo: int, hi: int) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{name} must be an integer, got {value!r}", field=name) from None
+    if not lo <= number <= hi:
+        raise InvalidInput(f"{name} must be between {lo} and {hi}, got {number}", field=name)
+    return number

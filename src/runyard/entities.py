@@ -1,0 +1,339 @@
+"""The records Runyard stores, as plain frozen dataclasses shared by store, server and client.
+
+Times are POSIX seconds (float, UTC). Ids are opaque strings: runs may be created by a
+client that has no network yet, so run ids are generated client-side (32 hex chars) or
+derived from the Slurm job identity; the store never invents a run id the client cannot know.
+Stdlib-only: the client imports this module.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+__all__ = [
+    "ApiKey",
+    "Artifact",
+    "ArtifactCreate",
+    "Batch",
+    "BatchResult",
+    "Experiment",
+    "MetricColumns",
+    "MetricSeries",
+    "MetricSummary",
+    "Project",
+    "Run",
+    "RunCreate",
+    "RunPage",
+    "RunQuery",
+    "RunStatus",
+    "RunUpdate",
+    "User",
+    "TERMINAL_STATUSES",
+    "decode_float",
+    "encode_float",
+]
+
+
+class RunStatus(StrEnum):
+    CREATED = "created"
+    QUEUED = "queued"
+    RUNNING = "running"
+    REQUEUED = "requeued"
+    FINISHED = "finished"
+    FAILED = "failed"
+    TIMEOUT = "timeout"
+    CANCELLED = "cancelled"
+    OOM = "oom"
+    NODE_FAIL = "node_fail"
+
+
+TERMINAL_STATUSES = frozenset(
+    {
+        RunStatus.FINISHED,
+        RunStatus.FAILED,
+        RunStatus.TIMEOUT,
+        RunStatus.CANCELLED,
+        RunStatus.OOM,
+        RunStatus.NODE_FAIL,
+    }
+)
+
+# JSON has no NaN or infinities; on the wire they are these strings (values only).
+_NONFINITE_TO_WIRE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+_WIRE_TO_FLOAT = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def encode_float(value: float) -> float | str:
+    """A float as JSON can carry it: finite numbers as numbers, the rest as strings."""
+    if math.isfinite(value):
+        return value
+    return _NONFINITE_TO_WIRE[repr(value)]
+
+
+def decode_float(value: Any) -> float:
+    """Inverse of ``encode_float``; raises ValueError for anything else."""
+    if isinstance(value, bool):
+        raise ValueError("booleans are not metric values")
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str) and value in _WIRE_TO_FLOAT:
+        return _WIRE_TO_FLOAT[value]
+    raise ValueError(f"{value!r} is not a number (use a number, 'NaN', 'Infinity' or '-Infinity')")
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: str
+    username: str
+    is_admin: bool
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    id: str
+    user_id: str
+    name: str
+    prefix: str  # the first characters of the key, shown in listings; never the secret
+    created_at: float
+    last_used_at: float | None = None
+    revoked_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Project:
+    id: str
+    name: str
+    description: str
+    created_at: float
+    owner_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Experiment:
+    id: str
+    project_id: str
+    name: str
+    description: str
+    created_at: float
+    updated_at: float
+    run_count: int = 0
+    running_count: int = 0
+    queued_count: int = 0
+    last_activity_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSummary:
+    """Kept on write, so run tables sort and filter by any metric without reading points.
+
+    ``min``/``max`` ignore NaN (None when every value was NaN); ``last`` is the value of the
+    most recently *logged* point (insertion order), ``last_step`` its step.
+    """
+
+    key: str
+    count: int
+    last: float
+    last_step: int
+    last_time: float
+    min: float | None
+    max: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    id: str
+    experiment_id: str
+    project_id: str
+    name: str
+    status: RunStatus
+    created_at: float
+    updated_at: float
+    started_at: float | None = None
+    ended_at: float | None = None
+    user_id: str | None = None
+    host: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)  # user-set values (run.summary)
+    tags: tuple[str, ...] = ()
+    notes: str = ""
+    exit_code: int | None = None
+    gpu_type: str | None = None
+    slurm_job_id: str | None = None
+    slurm_array_job_id: str | None = None
+    slurm_array_task_id: int | None = None
+    slurm_nodes: str | None = None
+    slurm_partition: str | None = None
+    slurm_cluster: str | None = None
+    restart_count: int = 0
+    metrics: dict[str, MetricSummary] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RunCreate:
+    """What a new run starts with. ``id`` None means the store generates one."""
+
+    experiment_id: str
+    name: str = ""
+    id: str | None = None
+    status: RunStatus = RunStatus.RUNNING
+    started_at: float | None = None
+    user_id: str | None = None
+    host: str | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+    notes: str = ""
+    gpu_type: str | None = None
+    slurm_job_id: str | None = None
+    slurm_array_job_id: str | None = None
+    slurm_array_task_id: int | None = None
+    slurm_nodes: str | None = None
+    slurm_partition: str | None = None
+    slurm_cluster: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RunUpdate:
+    """A partial update: fields left None are not touched.
+
+    ``config`` and ``summary`` are merged key by key into what is stored (a key set to None
+    stays None: it is not a delete); ``tags`` replaces the tag set; ``tags_add`` adds to it.
+    """
+
+    name: str | None = None
+    status: RunStatus | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    exit_code: int | None = None
+    host: str | None = None
+    notes: str | None = None
+    config: dict[str, Any] | None = None
+    summary: dict[str, Any] | None = None
+    tags: tuple[str, ...] | None = None
+    tags_add: tuple[str, ...] | None = None
+    gpu_type: str | None = None
+    slurm_job_id: str | None = None
+    slurm_nodes: str | None = None
+    slurm_partition: str | None = None
+    restart_count: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MetricColumns:
+    """Points of one metric key, as three equally long columns (insertion order).
+
+    The store accepts any sequence type here (lists, ``array.array``, numpy arrays);
+    values may be NaN or infinite.
+    """
+
+    steps: Any  # Sequence[int]
+    times: Any  # Sequence[float]
+    values: Any  # Sequence[float]
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSeries:
+    """A metric read back, ordered by step (stable: equal steps keep insertion order).
+
+    ``steps``/``times``/``values`` are numpy arrays on the server side. ``total`` is the
+    number of stored points; ``downsampled`` says whether fewer than ``total`` are returned.
+    """
+
+    key: str
+    steps: Any
+    times: Any
+    values: Any
+    total: int
+    downsampled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactCreate:
+    path: str  # a path on shared storage or a URI (s3://…, file://…)
+    kind: str = "file"  # "checkpoint", "model", "file", …
+    name: str | None = None  # defaults to the path's last component
+    size_bytes: int | None = None
+    sha256: str | None = None
+    step: int | None = None
+    stored: bool = False  # True when the server holds the bytes (an upload)
+
+
+@dataclass(frozen=True, slots=True)
+class Artifact:
+    id: str
+    run_id: str
+    name: str
+    path: str
+    kind: str
+    created_at: float
+    size_bytes: int | None = None
+    sha256: str | None = None
+    step: int | None = None
+    stored: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """One client batch, applied atomically and exactly once per (run, writer, seq).
+
+    ``writer`` identifies one client process (random per ``runyard.init``); ``seq`` counts
+    its batches from 1. ``run`` (create-if-missing) carries project/experiment *names* or an
+    ``experiment_id``, so a run created offline can be synced later. See docs/protocol.md.
+    """
+
+    writer: str
+    seq: int
+    run: RunCreate | None = None
+    project: str | None = None  # with ``experiment`` resolves/creates the experiment
+    experiment: str | None = None
+    metrics: dict[str, MetricColumns] = field(default_factory=dict)
+    update: RunUpdate | None = None
+    artifacts: tuple[ArtifactCreate, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    run_id: str
+    seq: int
+    duplicate: bool  # True when this (writer, seq) had been applied before: nothing changed
+    points: int  # points stored by this call (0 for a duplicate)
+
+
+@dataclass(frozen=True, slots=True)
+class RunQuery:
+    """A page of runs: filters are ANDed.
+
+    ``filters`` are parsed expressions such as ("params.lr", ">=", 0.01),
+    ("metrics.loss.min", "<", 0.5), ("status", "=", "running"), ("tags", "=", "baseline"),
+    ("name", "~", "resnet"). Operators: = != < <= > >= ~ (substring). ``sort`` is a field
+    like "created_at", "name", "status", "params.lr" or "metrics.loss.last" (also .min .max
+    .count); runs missing the sort field come last in either direction.
+    """
+
+    experiment_id: str | None = None
+    project_id: str | None = None
+    filters: tuple[tuple[str, str, Any], ...] = ()
+    sort: str = "created_at"
+    descending: bool = True
+    limit: int = 50
+    offset: int = 0
+    with_total: bool = False
+    metric_keys: tuple[str, ...] | None = None  # summaries to include; None = all
+
+
+@dataclass(frozen=True, slots=True)
+class RunPage:
+    runs: tuple[Run, ...]
+    offset: int
+    limit: int
+    next_offset: int | None
+    total: int | None = None

@@ -1,0 +1,141 @@
+"""Every error Runyard raises on purpose, with its HTTP status and stable code.
+
+    RunyardError                 500 internal
+    ├── InvalidInput             400 invalid_input        (names the field and the rule)
+    │   └── PayloadTooLarge      413 payload_too_large    (names the limit)
+    ├── Unauthorized             401 unauthorized
+    ├── Forbidden                403 forbidden
+    ├── NotFound                 404 not_found
+    ├── AlreadyExists            409 already_exists
+    ├── SchemaOutdated           503 schema_outdated      (names the command that fixes it)
+    ├── StoreUnavailable         503 store_unavailable
+    └── ServerUnreachable        503 server_unreachable   (client side: network down, retry later)
+
+The server renders every one of these as the same JSON body (see ``to_dict``)::
+
+    {"error": {"code": "not_found", "message": "run 'abc' not found", "field": null}}
+
+and the client rebuilds the same exception from that body with ``from_dict``, so a script
+sees ``runyard.errors.NotFound`` whether it talks to a local store or a remote server.
+This module is imported by the client: keep it stdlib-only.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+__all__ = [
+    "AlreadyExists",
+    "Forbidden",
+    "InvalidInput",
+    "NotFound",
+    "PayloadTooLarge",
+    "RunyardError",
+    "SchemaOutdated",
+    "ServerUnreachable",
+    "StoreUnavailable",
+    "Unauthorized",
+    "error_for_code",
+]
+
+
+class RunyardError(Exception):
+    """Base of every deliberate Runyard error."""
+
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def to_dict(self) -> dict[str, Any]:
+        """The one JSON error body, ``{"error": {"code", "message", "field"}}``."""
+        return {"error": {"code": self.code, "message": self.message, "field": self.field}}
+
+    @staticmethod
+    def from_dict(body: Any, status: int = 500) -> RunyardError:
+        """Rebuild the exception a server sent; unknown shapes become a plain RunyardError."""
+        err = body.get("error") if isinstance(body, dict) else None
+        if not isinstance(err, dict):
+            return RunyardError(f"server answered HTTP {status} with an unexpected body")
+        cls = error_for_code(str(err.get("code", "")), status)
+        field = err.get("field")
+        return cls(str(err.get("message", "")), field=field if isinstance(field, str) else None)
+
+
+class InvalidInput(RunyardError):
+    status = 400
+    code = "invalid_input"
+
+
+class PayloadTooLarge(InvalidInput):
+    status = 413
+    code = "payload_too_large"
+
+
+class Unauthorized(RunyardError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(RunyardError):
+    status = 403
+    code = "forbidden"
+
+
+class NotFound(RunyardError):
+    status = 404
+    code = "not_found"
+
+
+class AlreadyExists(RunyardError):
+    status = 409
+    code = "already_exists"
+
+
+class SchemaOutdated(RunyardError):
+    status = 503
+    code = "schema_outdated"
+
+
+class StoreUnavailable(RunyardError):
+    status = 503
+    code = "store_unavailable"
+
+
+class ServerUnreachable(RunyardError):
+    status = 503
+    code = "server_unreachable"
+
+
+_BY_CODE: dict[str, type[RunyardError]] = {
+    cls.code: cls
+    for cls in (
+        RunyardError,
+        InvalidInput,
+        PayloadTooLarge,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        AlreadyExists,
+        SchemaOutdated,
+        StoreUnavailable,
+        ServerUnreachable,
+    )
+}
+_BY_STATUS: dict[int, type[RunyardError]] = {
+    400: InvalidInput,
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    409: AlreadyExists,
+    413: PayloadTooLarge,
+    422: InvalidInput,
+}
+
+
+def error_for_code(code: str, status: int = 500) -> type[RunyardError]:
+    """The exception class for a wire code, falling back on the HTTP status."""
+    return _BY_CODE.get(code) or _BY_STATUS.get(status, RunyardError)

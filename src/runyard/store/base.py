@@ -1,0 +1,179 @@
+"""The one storage interface. ``SqlStore`` (store/sql/) implements it on SQLite and PostgreSQL.
+
+All methods are synchronous and thread-safe: the server calls them from its thread pool.
+"Not found" is raised here (``NotFound``), never re-checked by callers. Bad input that only
+the store can judge (duplicate names, unknown run in a batch) raises ``InvalidInput`` /
+``AlreadyExists`` naming the field; nothing stored is changed by a call that raises.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+
+from runyard.entities import (
+    ApiKey,
+    Artifact,
+    ArtifactCreate,
+    Batch,
+    BatchResult,
+    Experiment,
+    MetricColumns,
+    MetricSeries,
+    MetricSummary,
+    Project,
+    Run,
+    RunCreate,
+    RunPage,
+    RunQuery,
+    RunUpdate,
+    User,
+)
+
+__all__ = ["SchemaState", "Store"]
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaState:
+    current: str | None  # None: empty database, nothing created yet
+    head: str  # the revision this Runyard needs
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.current == self.head
+
+
+class Store(abc.ABC):
+    # -- lifecycle ---------------------------------------------------------------------
+    @abc.abstractmethod
+    def schema_state(self) -> SchemaState: ...
+
+    @abc.abstractmethod
+    def upgrade(self) -> None:
+        """Create or migrate the schema to head (``runyard db upgrade``)."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    # -- users and API keys --------------------------------------------------------------
+    @abc.abstractmethod
+    def create_user(self, username: str, *, password: str | None = None, is_admin: bool = False) -> User: ...
+
+    @abc.abstractmethod
+    def get_user(self, user_id: str) -> User: ...
+
+    @abc.abstractmethod
+    def get_user_by_name(self, username: str) -> User: ...
+
+    @abc.abstractmethod
+    def list_users(self) -> list[User]: ...
+
+    @abc.abstractmethod
+    def check_password(self, username: str, password: str) -> User:
+        """The user, or ``Unauthorized`` (same message for unknown user and wrong password)."""
+
+    @abc.abstractmethod
+    def create_api_key(self, user_id: str, name: str = "") -> tuple[ApiKey, str]:
+        """A new key and its secret, which is returned once and stored only as a hash."""
+
+    @abc.abstractmethod
+    def list_api_keys(self, user_id: str | None = None) -> list[ApiKey]: ...
+
+    @abc.abstractmethod
+    def revoke_api_key(self, key_id: str) -> ApiKey: ...
+
+    @abc.abstractmethod
+    def authenticate(self, secret: str) -> User:
+        """The owner of a live key, or ``Unauthorized``."""
+
+    # -- projects and experiments --------------------------------------------------------
+    @abc.abstractmethod
+    def create_project(self, name: str, *, description: str = "", owner_id: str | None = None) -> Project: ...
+
+    @abc.abstractmethod
+    def get_project(self, project_id: str) -> Project: ...
+
+    @abc.abstractmethod
+    def get_project_by_name(self, name: str) -> Project: ...
+
+    @abc.abstractmethod
+    def list_projects(self) -> list[Project]: ...
+
+    @abc.abstractmethod
+    def create_experiment(self, project_id: str, name: str, *, description: str = "") -> Experiment: ...
+
+    @abc.abstractmethod
+    def get_experiment(self, experiment_id: str) -> Experiment:
+        """With run_count / running_count / queued_count / last_activity_at filled in."""
+
+    @abc.abstractmethod
+    def get_experiment_by_name(self, project_id: str, name: str) -> Experiment: ...
+
+    @abc.abstractmethod
+    def list_experiments(self, project_id: str | None = None) -> list[Experiment]: ...
+
+    @abc.abstractmethod
+    def update_experiment(
+        self, experiment_id: str, *, name: str | None = None, description: str | None = None
+    ) -> Experiment: ...
+
+    @abc.abstractmethod
+    def ensure_experiment(self, project: str, experiment: str, *, owner_id: str | None = None) -> Experiment:
+        """Get or create project and experiment by name (race-safe)."""
+
+    # -- runs --------------------------------------------------------------------------
+    @abc.abstractmethod
+    def create_run(self, run: RunCreate) -> Run:
+        """``AlreadyExists`` when ``run.id`` is taken; ``NotFound`` for an unknown experiment."""
+
+    @abc.abstractmethod
+    def get_run(self, run_id: str, *, with_metrics: bool = True) -> Run: ...
+
+    @abc.abstractmethod
+    def find_runs_by_slurm_job(self, slurm_job_id: str) -> list[Run]: ...
+
+    @abc.abstractmethod
+    def update_run(self, run_id: str, update: RunUpdate) -> Run: ...
+
+    @abc.abstractmethod
+    def search_runs(self, query: RunQuery) -> RunPage: ...
+
+    # -- metrics -----------------------------------------------------------------------
+    @abc.abstractmethod
+    def log_metrics(self, run_id: str, metrics: dict[str, MetricColumns]) -> int:
+        """Append points (not deduplicated; see ``apply_batch``); returns the number stored."""
+
+    @abc.abstractmethod
+    def apply_batch(self, run_id: str, batch: Batch) -> BatchResult:
+        """Apply a client batch atomically, exactly once per (run_id, writer, seq).
+
+        Creates the run first when ``batch.run`` is set and the run does not exist (resolving
+        ``batch.project``/``batch.experiment`` names when ``batch.run.experiment_id`` is
+        empty); then metrics, then ``batch.update``, then artifacts. A replayed batch returns
+        ``duplicate=True`` and changes nothing.
+        """
+
+    @abc.abstractmethod
+    def metric_summaries(self, run_id: str) -> list[MetricSummary]: ...
+
+    @abc.abstractmethod
+    def metric_series(
+        self,
+        run_id: str,
+        key: str,
+        *,
+        max_points: int | None = None,
+        step_min: int | None = None,
+        step_max: int | None = None,
+    ) -> MetricSeries:
+        """The series ordered by step; with ``max_points`` a min/max-preserving downsample."""
+
+    # -- artifacts ---------------------------------------------------------------------
+    @abc.abstractmethod
+    def create_artifact(self, run_id: str, artifact: ArtifactCreate) -> Artifact: ...
+
+    @abc.abstractmethod
+    def list_artifacts(self, run_id: str) -> list[Artifact]: ...
+
+    @abc.abstractmethod
+    def get_artifact(self, artifact_id: str) -> Artifact: ...
