@@ -1,0 +1,79 @@
+"""``create_app(settings)``: the one place the ASGI application is assembled.
+
+Nothing is created at import time. The store hangs off ``app.state`` and reaches routes
+through ``deps.StoreDep``. The server refuses to start on a database whose schema is older
+than this Runyard (it names the command that fixes it); an empty database is initialised.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from runyard.config import Settings
+from runyard.errors import SchemaOutdated
+from runyard.server.deps import AuthCache
+from runyard.server.errors import install_error_handlers
+from runyard.server.jsonio import JsonResponse
+from runyard.server.limits import BodyLimitMiddleware
+from runyard.server.routes import artifacts, health, metrics, projects, runs, users, webhooks
+from runyard.store.base import Store
+from runyard.version import __version__
+
+__all__ = ["check_schema", "create_app"]
+
+log = logging.getLogger("runyard.server")
+
+
+def check_schema(store: Store) -> None:
+    """Initialise an empty database; refuse an outdated one."""
+    state = store.schema_state()
+    if state.current is None:
+        log.info("empty database: creating the schema (revision %s)", state.head)
+        store.upgrade()
+    elif not state.up_to_date:
+        raise SchemaOutdated(
+            f"the database schema is at revision {state.current} but this Runyard needs {state.head}: "
+            "back up the database, then run `runyard db upgrade`"
+        )
+
+
+def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
+    if store is None:
+        from runyard.store import open_store
+
+        store = open_store(settings.database_url)
+    check_schema(store)
+    owned_store = store
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        owned_store.close()
+
+    app = FastAPI(
+        title="Runyard",
+        version=__version__,
+        summary="Experiment tracking for Slurm clusters",
+        description="REST API of Runyard. Every endpoint but /api/v1/health needs an API key "
+        "(X-API-Key header or Authorization: Bearer). Errors are always "
+        '{"error": {"code", "message", "field"}}. See docs/protocol.md for batches and journals.',
+        default_response_class=JsonResponse,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.store = store
+    app.state.auth_cache = AuthCache()
+    install_error_handlers(app)
+    for module in (health, users, projects, runs, metrics, artifacts, webhooks):
+        app.include_router(module.router)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        max_upload_bytes=settings.max_artifact_bytes,
+        upload_marker=artifacts.UPLOAD_MARKER,
+    )
+    return app

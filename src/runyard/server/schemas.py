@@ -1,0 +1,300 @@
+"""Request and response models: separate Create / Update / Read shapes per resource.
+
+The models document the API in OpenAPI. Small bodies are validated by them; the ingestion
+bodies (batches, metric points) are parsed by ``ingest.py`` by hand for speed, and these
+models only describe them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+NAME = Field(min_length=1, max_length=200)
+Number = float | str  # finite numbers as numbers; "NaN", "Infinity", "-Infinity" as strings
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- users and keys ----------------------------------------------------------------------
+class UserCreate(Strict):
+    username: str = NAME
+    password: str | None = Field(default=None, min_length=8, max_length=1024)
+    is_admin: bool = False
+
+
+class UserRead(BaseModel):
+    id: str
+    username: str
+    is_admin: bool
+    created_at: float
+
+
+class ApiKeyCreate(Strict):
+    name: str = Field(default="", max_length=200)
+    user_id: str | None = Field(default=None, description="Admins may create keys for other users")
+
+
+class ApiKeyRead(BaseModel):
+    id: str
+    user_id: str
+    name: str
+    prefix: str
+    created_at: float
+    last_used_at: float | None = None
+    revoked_at: float | None = None
+
+
+class ApiKeyCreated(ApiKeyRead):
+    key: str = Field(description="The secret; shown once, stored only as a hash")
+
+
+# -- projects and experiments ------------------------------------------------------------
+class ProjectCreate(Strict):
+    name: str = NAME
+    description: str = Field(default="", max_length=10_000)
+
+
+class ProjectRead(BaseModel):
+    id: str
+    name: str
+    description: str
+    created_at: float
+    owner_id: str | None = None
+
+
+class ExperimentCreate(Strict):
+    name: str = NAME
+    project: str | None = Field(default=None, max_length=200, description="Project name (created if missing)")
+    project_id: str | None = None
+    description: str = Field(default="", max_length=10_000)
+    exist_ok: bool = Field(default=False, description="Return the existing experiment instead of 409")
+
+
+class ExperimentUpdate(Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=10_000)
+
+
+class ExperimentRead(BaseModel):
+    id: str
+    project_id: str
+    name: str
+    description: str
+    created_at: float
+    updated_at: float
+    run_count: int = 0
+    running_count: int = 0
+    queued_count: int = 0
+    last_activity_at: float | None = None
+
+
+# -- runs --------------------------------------------------------------------------------
+class MetricSummaryRead(BaseModel):
+    key: str
+    count: int
+    last: Number | None
+    last_step: int
+    last_time: float
+    min: Number | None
+    max: Number | None
+
+
+class RunRead(BaseModel):
+    id: str
+    experiment_id: str
+    project_id: str
+    name: str
+    status: str
+    created_at: float
+    updated_at: float
+    started_at: float | None = None
+    ended_at: float | None = None
+    user_id: str | None = None
+    host: str | None = None
+    config: dict[str, Any] = {}
+    summary: dict[str, Any] = {}
+    tags: list[str] = []
+    notes: str = ""
+    exit_code: int | None = None
+    gpu_type: str | None = None
+    slurm_job_id: str | None = None
+    slurm_array_job_id: str | None = None
+    slurm_array_task_id: int | None = None
+    slurm_nodes: str | None = None
+    slurm_partition: str | None = None
+    slurm_cluster: str | None = None
+    restart_count: int = 0
+    metrics: dict[str, MetricSummaryRead] = {}
+
+
+class RunCreated(RunRead):
+    run_id: str = Field(description="Same as id (seed 003 reads this key)")
+
+
+class RunCreateBody(BaseModel):
+    """Create a run. Seed 003's body (slurm_job_id, slurm_node, config, gpu_type, seed, …)
+    is accepted as is: unknown top-level fields are merged into ``config``."""
+
+    model_config = ConfigDict(extra="allow")
+    id: str | None = Field(default=None, description="Client-chosen run id (else generated)")
+    name: str = Field(default="", max_length=200)
+    config: dict[str, Any] = {}
+    tags: list[str] = []
+    notes: str = ""
+    status: str = "running"
+    host: str | None = None
+    gpu_type: str | None = None
+    slurm_job_id: str | int | None = None
+    slurm_node: str | None = None
+    slurm_partition: str | None = None
+
+
+class RunCreateWithExperiment(RunCreateBody):
+    experiment_id: str | None = None
+    project: str | None = None
+    experiment: str | None = None
+
+
+class RunUpdateBody(Strict):
+    name: str | None = Field(default=None, max_length=200)
+    status: str | None = None
+    notes: str | None = Field(default=None, max_length=100_000)
+    tags: list[str] | None = None
+    tags_add: list[str] | None = None
+    config: dict[str, Any] | None = None
+    summary: dict[str, Any] | None = None
+    exit_code: int | None = None
+    started_at: float | None = None
+    ended_at: float | None = None
+    host: str | None = None
+
+
+class RunPageRead(BaseModel):
+    runs: list[RunRead]
+    offset: int
+    limit: int
+    next_offset: int | None
+    total: int | None = None
+
+
+# -- metrics -----------------------------------------------------------------------------
+class Columns(BaseModel):
+    steps: list[int]
+    times: list[float] | None = Field(default=None, description="POSIX seconds; default: now")
+    values: list[Number]
+
+
+class SlurmInfo(BaseModel):
+    job_id: str | None = None
+    array_job_id: str | None = None
+    array_task_id: int | None = None
+    nodes: str | None = None
+    partition: str | None = None
+    cluster: str | None = None
+
+
+class BatchRun(BaseModel):
+    project: str | None = None
+    experiment: str | None = None
+    experiment_id: str | None = None
+    name: str = ""
+    config: dict[str, Any] = {}
+    tags: list[str] = []
+    notes: str = ""
+    host: str | None = None
+    status: str = "running"
+    started_at: float | None = None
+    gpu_type: str | None = None
+    slurm: SlurmInfo | None = None
+
+
+class BatchUpdate(BaseModel):
+    name: str | None = None
+    status: str | None = None
+    exit_code: int | None = None
+    ended_at: float | None = None
+    started_at: float | None = None
+    notes: str | None = None
+    config: dict[str, Any] | None = None
+    summary: dict[str, Any] | None = None
+    tags: list[str] | None = None
+    tags_add: list[str] | None = None
+    restart_count: int | None = None
+
+
+class ArtifactBody(BaseModel):
+    """Record an artifact by path. Seed 003 sends ``type`` for ``kind``."""
+
+    path: str = Field(min_length=1, max_length=4096)
+    kind: str | None = Field(default=None, max_length=100)
+    type: str | None = Field(default=None, max_length=100)
+    name: str | None = Field(default=None, max_length=500)
+    size_bytes: int | None = Field(default=None, ge=0)
+    sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
+    step: int | None = Field(default=None, ge=0)
+
+
+class BatchIn(BaseModel):
+    writer: str = Field(pattern=r"^[A-Za-z0-9_-]{8,64}$")
+    seq: int = Field(ge=1)
+    run: BatchRun | None = None
+    metrics: dict[str, Columns] = {}
+    update: BatchUpdate | None = None
+    artifacts: list[ArtifactBody] = []
+
+
+class BatchOut(BaseModel):
+    run_id: str
+    seq: int
+    duplicate: bool
+    points: int
+
+
+class MetricPointIn(BaseModel):
+    name: str | None = Field(default=None, description="Metric key (``key`` is accepted too)")
+    key: str | None = None
+    value: Number
+    step: int = Field(ge=0)
+    timestamp: str | float | None = Field(default=None, description="ISO 8601 (naive = UTC) or POSIX s")
+
+
+class MetricPointsIn(BaseModel):
+    points: list[MetricPointIn]
+
+
+class MetricBatchIn(BaseModel):
+    """Seed 003's batch: several metrics at one step."""
+
+    step: int = Field(ge=0)
+    metrics: dict[str, Number]
+    timestamp: str | float | None = None
+
+
+class LoggedOut(BaseModel):
+    points: int
+
+
+class SeriesRead(BaseModel):
+    key: str
+    steps: list[int]
+    times: list[float]
+    values: list[Number]
+    total: int
+    downsampled: bool
+
+
+class ArtifactRead(BaseModel):
+    id: str
+    run_id: str
+    name: str
+    path: str
+    kind: str
+    created_at: float
+    size_bytes: int | None = None
+    sha256: str | None = None
+    step: int | None = None
+    stored: bool = False
