@@ -17,7 +17,7 @@ def settings(tmp_path: Path) -> Settings:
     return Settings(
         data_dir=tmp_path,
         database_url=f"sqlite:///{tmp_path / 'runyard.db'}",
-        max_body_bytes=1024 * 1024,
+        max_body_bytes=4 * 1024 * 1024,
         max_artifact_bytes=64 * 1024,
     )
 

@@ -103,7 +103,7 @@ def test_error_shape_on_every_error_path(api: TestClient, run: dict, settings) -
     assert_error(api.post("/api/v1/experiments", json={"project": "p", "name": "dup"}), 409, "already_exists")
     big = b"x" * (settings.max_body_bytes + 1)
     err = assert_error(api.post(f"/api/v1/runs/{rid}/batches", content=big), 413, "payload_too_large", "body")
-    assert "1 MiB" in err["message"] and "RUNYARD_MAX_BODY_MB" in err["message"]
+    assert "4 MiB" in err["message"] and "RUNYARD_MAX_BODY_MB" in err["message"]
     assert_error(api.get("/api/v1/runs", params={"filter": "bogus"}), 400, "invalid_input", "filter")
     assert_error(api.get("/api/v1/runs", params={"sort": "colour"}), 400, "invalid_input", "sort")
     assert_error(api.get("/api/v1/runs", params={"limit": 0}), 400, "invalid_input", "limit")

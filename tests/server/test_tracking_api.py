@@ -173,7 +173,8 @@ def test_downsampled_series(api: TestClient, run: dict) -> None:
     n = 50_000
     values = [math.sin(i / 100) for i in range(n)]
     values[31_337] = 100.0
-    api.post(f"/api/v1/runs/{rid}/batches", json=batch(1, {"y": cols(range(n), values)}))
+    r = api.post(f"/api/v1/runs/{rid}/batches", json=batch(1, {"y": cols(range(n), values)}))
+    assert r.status_code == 200, r.text
     s = series(api, rid, "y", max_points=500)
     assert s["downsampled"] is True and s["total"] == n
     assert len(s["values"]) <= 500
@@ -225,7 +226,7 @@ def test_artifact_upload_download_and_limits(api: TestClient, run: dict) -> None
     art = r.json()
     assert art["stored"] is True and art["size_bytes"] == len(payload) and len(art["sha256"]) == 64
     assert api.get(f"/api/v1/artifacts/{art['id']}/download").content == payload
-    assert_error(api.put(f"/api/v1/runs/{rid}/artifacts/files/..", content=b"x"), 400, "invalid_input", "name")
+    assert_error(api.put(f"/api/v1/runs/{rid}/artifacts/files/a%01b", content=b"x"), 400, "invalid_input", "name")
     assert_error(api.put(f"/api/v1/runs/{rid}/artifacts/files/a%5Cb", content=b"x"), 400, "invalid_input", "name")
     err = assert_error(api.put(f"/api/v1/runs/{rid}/artifacts/files/big.bin", content=b"x" * (64 * 1024 + 1)),
                        413, "payload_too_large")
@@ -258,3 +259,12 @@ def test_export(api: TestClient, run: dict, fmt: str) -> None:
         table = pq.read_table(io.BytesIO(r.content)).to_pydict()
         assert sorted(zip(table["key"], table["step"])) == [('a,"b"', 0), ("loss", 0), ("loss", 1)]
         assert math.isnan(table["value"][table["step"].index(1)])
+
+
+@pytest.mark.parametrize("name", [".", "..", "a/b", "a\\b", "x\x00", "n" * 256])
+def test_upload_names_that_could_escape_are_refused(name: str) -> None:
+    from runyard.errors import InvalidInput
+    from runyard.server.routes.artifacts import _check_name
+
+    with pytest.raises(InvalidInput):
+        _check_name(name)
