@@ -57,9 +57,7 @@ def main() -> None:
         best_acc = 0.0
         for epoch in range(args.epochs):
             order = rng.permutation(len(x_train))
-            for start in range(0, len(order), args.batch_size):
-                batch = order[start : start + args.batch_size]
-                model.partial_fit(x_train[batch], y_train[batch], classes=classes)
+            model.partial_fit(x_train[order], y_train[order], classes=classes)  # one epoch of minibatches
             val_proba = model.predict_proba(x_val)
             val_acc = float((val_proba.argmax(axis=1) == y_val).mean())
             run.log(

@@ -58,7 +58,7 @@ def main() -> int:
                  "--hidden", str(hidden), "--epochs", "25"],
                 env=env, check=True,
             )
-        subprocess.run([str(BIN / "runyard"), "runs", "-e", "digits-mlp", "--sort", "metrics.val_accuracy.max",
+        subprocess.run([str(BIN / "runyard"), "runs", "-e", "digits-mlp", "--sort", "metrics.val_accuracy",
                         "-m", "val_accuracy,val_loss,train_loss", "-n", "10"], env=env, check=False)
         print(
             f"\nRunyard is serving at {URL}  (API docs: {URL}/docs)\n"
