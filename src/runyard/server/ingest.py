@@ -63,14 +63,15 @@ def _str(value: Any, field: str, *, optional: bool = True, max_len: int = 200) -
 
 
 def _int(value: Any, field: str, *, lo: int = 0, hi: int = MAX_STEP - 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        else:
-            raise InvalidInput(f"{field} must be an integer, got {value!r}", field=field)
-    if not lo <= value <= hi:
-        raise InvalidInput(f"{field} must be between {lo} and {hi}, got {value}", field=field)
-    return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    else:
+        raise InvalidInput(f"{field} must be an integer, got {value!r}", field=field)
+    if not lo <= number <= hi:
+        raise InvalidInput(f"{field} must be between {lo} and {hi}, got {number}", field=field)
+    return number
 
 
 def _opt_int(value: Any, field: str, **kw: int) -> int | None:

@@ -6,17 +6,12 @@ it streams and refused as soon as it passes the limit, so no handler ever sees i
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runyard.errors import PayloadTooLarge
 from runyard.server.errors import error_response
 
 __all__ = ["BodyLimitMiddleware"]
-
-Scope = dict[str, Any]
-Receive = Callable[[], Any]
-Send = Callable[[dict[str, Any]], Any]
 
 
 def _mib(n: int) -> str:
@@ -24,7 +19,9 @@ def _mib(n: int) -> str:
 
 
 class BodyLimitMiddleware:
-    def __init__(self, app: Any, *, max_body_bytes: int, max_upload_bytes: int, upload_marker: str) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_body_bytes: int, max_upload_bytes: int, upload_marker: str
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.max_upload_bytes = max_upload_bytes
@@ -56,7 +53,7 @@ class BodyLimitMiddleware:
                     return
         seen = 0
 
-        async def limited_receive() -> Any:
+        async def limited_receive() -> Message:
             nonlocal seen
             message = await receive()
             if message["type"] == "http.request":

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 import numpy as np
 from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
@@ -29,16 +30,14 @@ from runyard.store.base import Store
 router = APIRouter(tags=["metrics"])
 
 
-def _body_doc(model: type, description: str) -> dict[str, object]:
+def _body_doc(model: type[BaseModel], description: str) -> dict[str, object]:
     return {
         "requestBody": {
             "required": True,
             "description": description,
             "content": {
-                "application/json": {
-                    "schema": model.model_json_schema(ref_template="#/components/schemas/{model}")
-                }
-            },  # type: ignore[attr-defined]
+                "application/json": {"schema": model.model_json_schema()}  # self-contained ($defs)
+            },
         }
     }
 
