@@ -1,0 +1,367 @@
+"""Appending metric points: validation, the chunk codec, and summaries kept on write.
+
+Points of one (run, key) are stored in insertion order in chunks of ``C`` points (``C`` is
+recorded per key in its summary row, so changing the default never breaks existing series).
+From a summary's ``count`` the tail chunk (``count // C``) and its fill (``count % C``) are
+known without a query, so an append reads and rewrites at most one row per key (the partly
+filled tail) and inserts the rest as new chunks. Every statement covers all keys of the call
+at once (``IN`` lists, executemany), so a batch with 10,000 keys costs a handful of round trips.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, RowMapping
+
+from runyard.entities import MetricColumns, MetricSummary
+from runyard.errors import InvalidInput
+from runyard.store.sql.common import chunked, has_control
+from runyard.store.sql.schema import metric_chunks, metric_summaries
+
+__all__ = [
+    "DEFAULT_CHUNK_SIZE",
+    "ROLLUP_SIZE",
+    "Points",
+    "append_points",
+    "check_points",
+    "load_summaries",
+    "rollup",
+    "summary_from_row",
+]
+
+Ints = npt.NDArray[np.int64]
+Floats = npt.NDArray[np.float64]
+
+ROLLUP_SIZE = 64  # points per rollup block; a chunk size must be a multiple of it
+DEFAULT_CHUNK_SIZE = 2048
+MAX_KEY_LENGTH = 250
+STEP_LIMIT = 2**53
+# rollup row layout: index, step, time, value of the block's min point, then of its max point
+ROLLUP_FIELDS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Points:
+    """Validated columns of one key: int64 steps, float64 times and values, equal length."""
+
+    steps: Ints
+    times: Floats
+    values: Floats
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+# -- validation ------------------------------------------------------------------------
+def check_key(key: Any) -> str:
+    field = f"metrics.{key}"
+    if not isinstance(key, str) or not key:
+        raise InvalidInput("metric keys must be non-empty strings", field=field)
+    if len(key) > MAX_KEY_LENGTH:
+        raise InvalidInput(f"metric key is longer than {MAX_KEY_LENGTH} characters", field=field)
+    if has_control(key):
+        raise InvalidInput("metric key must not contain control characters", field=field)
+    return key
+
+
+def _column(raw: Any, field: str, what: str) -> npt.NDArray[Any]:
+    try:
+        arr = np.asarray(raw)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"{field}: {what} must be a list of numbers", field=field) from exc
+    if arr.ndim != 1:
+        if arr.size == 0:
+            return arr.reshape(0)
+        raise InvalidInput(f"{field}: {what} must be a flat list", field=field)
+    return arr
+
+
+def _steps(raw: Any, field: str) -> Ints:
+    arr = _column(raw, field, "steps")
+    if arr.size == 0:
+        return np.empty(0, dtype=np.int64)
+    if arr.dtype.kind not in "iu":
+        raise InvalidInput(f"{field}: steps must be integers in [0, 2**53)", field=field)
+    if int(arr.min()) < 0 or int(arr.max()) >= STEP_LIMIT:
+        raise InvalidInput(f"{field}: steps must be integers in [0, 2**53)", field=field)
+    return arr.astype(np.int64, copy=False)
+
+
+def _floats(raw: Any, field: str, what: str) -> Floats:
+    arr = _column(raw, field, what)
+    if arr.size == 0:
+        return np.empty(0, dtype=np.float64)
+    if arr.dtype.kind not in "iuf":
+        raise InvalidInput(
+            f"{field}: {what} must be numbers (NaN and infinities are allowed for values)",
+            field=field,
+        )
+    return arr.astype(np.float64, copy=False)
+
+
+def check_points(metrics: Any) -> dict[str, Points]:
+    """Validate ``{key: MetricColumns}``; keys with no points are dropped."""
+    if not isinstance(metrics, Mapping):
+        raise InvalidInput("metrics must be an object of key -> columns", field="metrics")
+    checked: dict[str, Points] = {}
+    for key, cols in metrics.items():
+        field = f"metrics.{check_key(key)}"
+        if not isinstance(cols, MetricColumns):
+            raise InvalidInput(f"{field}: expected steps, times and values columns", field=field)
+        steps = _steps(cols.steps, field)
+        times = _floats(cols.times, field, "times")
+        values = _floats(cols.values, field, "values")
+        if not len(steps) == len(times) == len(values):
+            raise InvalidInput(
+                f"{field}: steps, times and values must have the same length "
+                f"(got {len(steps)}, {len(times)}, {len(values)})",
+                field=field,
+            )
+        if len(values) == 0:
+            continue
+        if not np.isfinite(times).all():
+            raise InvalidInput(f"{field}: times must be finite POSIX seconds", field=field)
+        checked[key] = Points(steps, times, values)
+    return checked
+
+
+# -- chunk codec -----------------------------------------------------------------------
+def rollup(steps: Ints, times: Floats, values: Floats) -> Floats:
+    """Per block of ``ROLLUP_SIZE`` points: (index, step, time, value) of its min and of its
+    max point. NaN is skipped (a block of only NaN yields its first point)."""
+    n = len(values)
+    blocks = -(-n // ROLLUP_SIZE)
+    pad = blocks * ROLLUP_SIZE - n
+    nan = np.isnan(values)
+    low = np.where(nan, np.inf, values)
+    high = np.where(nan, -np.inf, values)
+    if pad:  # padding sorts after every real point, so argmin/argmax never pick it
+        low = np.concatenate((low, np.full(pad, np.inf)))
+        high = np.concatenate((high, np.full(pad, -np.inf)))
+    base = np.arange(blocks, dtype=np.int64) * ROLLUP_SIZE
+    i_min = base + low.reshape(blocks, ROLLUP_SIZE).argmin(axis=1)
+    i_max = base + high.reshape(blocks, ROLLUP_SIZE).argmax(axis=1)
+    out = np.empty((blocks, ROLLUP_FIELDS), dtype=np.float64)
+    for col, idx in ((0, i_min), (4, i_max)):
+        out[:, col] = idx
+        out[:, col + 1] = steps[idx]
+        out[:, col + 2] = times[idx]
+        out[:, col + 3] = values[idx]
+    return out
+
+
+def _chunk_row(
+    run_id: str, key: str, chunk_no: int, steps: Ints, times: Floats, values: Floats
+) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "key": key,
+        "chunk_no": chunk_no,
+        "n": len(values),
+        "step_min": int(steps.min()),
+        "step_max": int(steps.max()),
+        "sorted": bool(len(steps) < 2 or (steps[1:] >= steps[:-1]).all()),
+        "rollup": rollup(steps, times, values).tobytes(),
+        "steps": steps.astype("<i8", copy=False).tobytes(),
+        "vals": values.astype("<f8", copy=False).tobytes(),
+        "times": times.astype("<f8", copy=False).tobytes(),
+    }
+
+
+def decode_chunk(steps: bytes, times: bytes, values: bytes) -> tuple[Ints, Floats, Floats]:
+    return (
+        np.frombuffer(steps, dtype="<i8").astype(np.int64, copy=False),
+        np.frombuffer(times, dtype="<f8").astype(np.float64, copy=False),
+        np.frombuffer(values, dtype="<f8").astype(np.float64, copy=False),
+    )
+
+
+# -- summaries -------------------------------------------------------------------------
+def _float(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+def summary_from_row(m: RowMapping) -> MetricSummary:
+    return MetricSummary(
+        key=m["key"],
+        count=int(m["count"]),
+        last=_float(m["last"]),  # NULL stands for NaN
+        last_step=int(m["last_step"]),
+        last_time=float(m["last_time"]),
+        min=None if m["min"] is None else float(m["min"]),
+        max=None if m["max"] is None else float(m["max"]),
+    )
+
+
+def load_summaries(
+    conn: Connection, run_ids: list[str], keys: Iterable[str] | None = None
+) -> dict[str, dict[str, MetricSummary]]:
+    """Summaries of several runs in one query (per 900 run ids), optionally only ``keys``."""
+    ms = metric_summaries
+    found: dict[str, dict[str, MetricSummary]] = {run_id: {} for run_id in run_ids}
+    key_list = None if keys is None else list(keys)
+    if key_list == []:
+        return found
+    for batch in chunked(run_ids):
+        stmt = sa.select(ms).where(ms.c.run_id.in_(batch)).order_by(ms.c.run_id, ms.c.key)
+        if key_list is not None:
+            stmt = stmt.where(ms.c.key.in_(key_list))
+        for m in conn.execute(stmt).mappings():
+            found[m["run_id"]][m["key"]] = summary_from_row(m)
+    return found
+
+
+# What an append needs to know per key: its summary and, when the tail chunk is partly filled,
+# that chunk's points (chunk number count // chunk_size exists only then), in one query.
+_ms, _mc = metric_summaries, metric_chunks
+_STATE_COLUMNS = (
+    _ms.c.key,
+    _ms.c.chunk_size,
+    _ms.c.count,
+    _ms.c.min,
+    _ms.c.max,
+    _mc.c.steps,
+    _mc.c.times,
+    _mc.c.vals,
+)
+_STATE_FROM = _ms.outerjoin(
+    _mc,
+    sa.and_(
+        _mc.c.run_id == _ms.c.run_id,
+        _mc.c.key == _ms.c.key,
+        _mc.c.chunk_no == _ms.c.count // _ms.c.chunk_size,
+    ),
+)
+_STATE_OF_KEYS = (
+    sa.select(*_STATE_COLUMNS)
+    .select_from(_STATE_FROM)
+    .where(_ms.c.run_id == sa.bindparam("run_id"), _ms.c.key.in_(sa.bindparam("keys", expanding=True)))
+)
+_STATE_OF_RUN = (
+    sa.select(*_STATE_COLUMNS).select_from(_STATE_FROM).where(_ms.c.run_id == sa.bindparam("run_id"))
+)
+
+
+def _state(conn: Connection, run_id: str, keys: list[str]) -> dict[str, RowMapping]:
+    if len(keys) > 2000:  # cheaper to read them all than to send thousands of parameters
+        wanted = set(keys)
+        rows = conn.execute(_STATE_OF_RUN, {"run_id": run_id}).mappings()
+        return {m["key"]: m for m in rows if m["key"] in wanted}
+    state: dict[str, RowMapping] = {}
+    for batch in chunked(keys):
+        rows = conn.execute(_STATE_OF_KEYS, {"run_id": run_id, "keys": batch}).mappings()
+        state.update((m["key"], m) for m in rows)
+    return state
+
+
+def _nan_min_max(values: Floats) -> tuple[float | None, float | None]:
+    real = values[~np.isnan(values)]
+    if real.size == 0:
+        return None, None
+    return float(real.min()), float(real.max())
+
+
+def _merge(old: float | None, new: float | None, pick: Any) -> float | None:
+    if old is None:
+        return new
+    if new is None:
+        return old
+    return float(pick(old, new))
+
+
+# -- append ----------------------------------------------------------------------------
+_CHUNK_INSERT = sa.insert(metric_chunks)
+_SUMMARY_INSERT = sa.insert(metric_summaries)
+_CHUNK_UPDATE = (
+    sa.update(metric_chunks)
+    .where(
+        metric_chunks.c.run_id == sa.bindparam("b_run_id"),
+        metric_chunks.c.key == sa.bindparam("b_key"),
+        metric_chunks.c.chunk_no == sa.bindparam("b_chunk_no"),
+    )
+    .values(
+        {
+            c: sa.bindparam(c)
+            for c in ("n", "step_min", "step_max", "sorted", "rollup", "steps", "vals", "times")
+        }
+    )
+)
+_SUMMARY_UPDATE = (
+    sa.update(metric_summaries)
+    .where(
+        metric_summaries.c.run_id == sa.bindparam("b_run_id"),
+        metric_summaries.c.key == sa.bindparam("b_key"),
+    )
+    .values({c: sa.bindparam(c) for c in ("count", "last", "last_step", "last_time", "min", "max")})
+)
+
+
+def append_points(conn: Connection, run_id: str, points: Mapping[str, Points], chunk_size: int) -> int:
+    """Append validated points to a run (whose row the caller has locked); returns how many."""
+    if not points:
+        return 0
+    existing = _state(conn, run_id, list(points))
+    chunk_updates: list[dict[str, Any]] = []
+    chunk_inserts: list[dict[str, Any]] = []
+    summary_updates: list[dict[str, Any]] = []
+    summary_inserts: list[dict[str, Any]] = []
+    stored = 0
+    for key, pts in points.items():
+        old = existing.get(key)
+        size = int(old["chunk_size"]) if old is not None else chunk_size
+        count = int(old["count"]) if old is not None else 0
+        chunk_no, fill = divmod(count, size)
+        n = len(pts)
+        start = 0
+        if fill:
+            assert old is not None and old["steps"] is not None, "the tail chunk of a summary is missing"
+            t_steps, t_times, t_vals = decode_chunk(old["steps"], old["times"], old["vals"])
+            start = min(size - fill, n)
+            row = _chunk_row(
+                run_id,
+                key,
+                chunk_no,
+                np.concatenate((t_steps[:fill], pts.steps[:start])),
+                np.concatenate((t_times[:fill], pts.times[:start])),
+                np.concatenate((t_vals[:fill], pts.values[:start])),
+            )
+            row.update(b_run_id=run_id, b_key=key, b_chunk_no=chunk_no)
+            chunk_updates.append(row)
+            chunk_no += 1
+        for lo in range(start, n, size):
+            hi = lo + size
+            chunk_inserts.append(
+                _chunk_row(run_id, key, chunk_no, pts.steps[lo:hi], pts.times[lo:hi], pts.values[lo:hi])
+            )
+            chunk_no += 1
+        low, high = _nan_min_max(pts.values)
+        last = float(pts.values[-1])
+        summary = {
+            "count": count + n,
+            "last": None if math.isnan(last) else last,
+            "last_step": int(pts.steps[-1]),
+            "last_time": float(pts.times[-1]),
+            "min": _merge(None if old is None else old["min"], low, min),
+            "max": _merge(None if old is None else old["max"], high, max),
+        }
+        if old is None:
+            summary_inserts.append({"run_id": run_id, "key": key, "chunk_size": size, **summary})
+        else:
+            summary_updates.append({"b_run_id": run_id, "b_key": key, **summary})
+        stored += n
+    if chunk_updates:
+        conn.execute(_CHUNK_UPDATE, chunk_updates)
+    if chunk_inserts:
+        conn.execute(_CHUNK_INSERT, chunk_inserts)
+    if summary_updates:
+        conn.execute(_SUMMARY_UPDATE, summary_updates)
+    if summary_inserts:
+        conn.execute(_SUMMARY_INSERT, summary_inserts)
+    return stored
