@@ -1,0 +1,190 @@
+"""Typed calls to the REST API for the CLI and scripts: ``ApiClient(url, api_key)``.
+
+Every non-2xx answer raises the exception the server described
+(``RunyardError.from_dict``), so ``runyard.errors.NotFound`` means the same thing locally and
+remotely; network failures raise ``ServerUnreachable``. Answers are the decoded JSON
+(dicts and lists); metric values in series come back as floats (NaN/inf decoded).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from runyard.client.transport import HttpTransport, Transport
+from runyard.errors import InvalidInput, NotFound, RunyardError
+
+__all__ = ["ApiClient", "batch_path", "error_from_response"]
+
+_WIRE_FLOATS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def batch_path(run_id: str) -> str:
+    return f"/api/v1/runs/{quote(run_id, safe='')}/batches"
+
+
+def error_from_response(status: int, data: bytes) -> RunyardError:
+    """The exception a non-2xx answer stands for (the one JSON error shape, else by status)."""
+    try:
+        body = json.loads(data) if data else None
+    except ValueError:
+        body = None
+    err = RunyardError.from_dict(body, status)
+    if not isinstance(body, dict) or "error" not in body:
+        text = data[:200].decode("utf-8", "replace").strip()
+        err.message = f"server answered HTTP {status}" + (f": {text}" if text else "")
+        err.args = (err.message,)
+    return err
+
+
+def _decode_value(v: Any) -> float:
+    if isinstance(v, str):
+        return _WIRE_FLOATS.get(v, math.nan)
+    return float(v)
+
+
+class ApiClient:
+    """One server, one API key; thread-safe (one kept-alive connection behind a lock)."""
+
+    def __init__(
+        self,
+        url: str,
+        api_key: str | None = None,
+        transport: Transport | None = None,
+        *,
+        timeout: float = 30.0,
+    ) -> None:
+        if transport is None and not url:
+            raise InvalidInput("no server URL: set RUNYARD_URL or pass --url", field="url")
+        self.url = url.rstrip("/")
+        self.api_key = api_key or None
+        self.transport: Transport = transport or HttpTransport(self.url, timeout=timeout)
+
+    def headers(self, content_type: str | None = None) -> dict[str, str]:
+        h = {"Accept": "application/json"}
+        if self.api_key:
+            h["X-API-Key"] = self.api_key
+        if content_type:
+            h["Content-Type"] = content_type
+        return h
+
+    def raw(
+        self, method: str, path: str, body: bytes | None = None, *, timeout: float | None = None
+    ) -> tuple[int, bytes]:
+        """One request, no status check: ``(status, body bytes)``."""
+        return self.transport.request(
+            method, path, body, self.headers("application/json" if body is not None else None), timeout
+        )
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: Iterable[tuple[str, Any]] = (),
+        json_body: Any = None,
+        body: bytes | None = None,
+    ) -> bytes:
+        pairs = [(k, str(v)) for k, v in query if v is not None]
+        if pairs:
+            path = f"{path}?{urlencode(pairs)}"
+        if json_body is not None:
+            body = json.dumps(json_body, separators=(",", ":")).encode()
+        status, data = self.raw(method, path, body)
+        if not 200 <= status < 300:
+            raise error_from_response(status, data)
+        return data
+
+    def _json(self, method: str, path: str, **kw: Any) -> Any:
+        data = self._call(method, path, **kw)
+        return json.loads(data) if data else None
+
+    # -- endpoints ------------------------------------------------------------------------
+    def health(self) -> dict[str, Any]:
+        out: dict[str, Any] = self._json("GET", "/api/v1/health")
+        return out
+
+    def post_batch(self, run_id: str, body: bytes | dict[str, Any]) -> dict[str, Any]:
+        """Apply one protocol batch; ``{"run_id", "seq", "duplicate", "points"}``."""
+        data = body if isinstance(body, bytes) else json.dumps(body, separators=(",", ":")).encode()
+        out: dict[str, Any] = self._json("POST", batch_path(run_id), body=data)
+        return out
+
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        out: dict[str, Any] = self._json("GET", f"/api/v1/runs/{quote(run_id, safe='')}")
+        return out
+
+    def list_runs(
+        self,
+        experiment_id: str | None = None,
+        project: str | None = None,
+        filters: Iterable[str] = (),
+        sort: str | None = None,
+        descending: bool = True,
+        limit: int = 50,
+        offset: int = 0,
+        metric_keys: Iterable[str] | None = None,
+        *,
+        project_id: str | None = None,
+    ) -> dict[str, Any]:
+        """A page of runs, ``{"runs", "offset", "limit", "next_offset", ...}``.
+
+        ``project`` is a project name (looked up), ``project_id`` its id; ``filters`` are
+        expressions such as ``params.lr>=0.01``, ``status=running``, ``metrics.loss.last<0.5``.
+        """
+        if project and not project_id:
+            found = [p for p in self.list_projects() if p.get("name") == project]
+            if not found:
+                raise NotFound(f"no project named {project!r}; list them with `runyard runs`")
+            project_id = str(found[0]["id"])
+        query: list[tuple[str, Any]] = [("experiment_id", experiment_id), ("project_id", project_id)]
+        query += [("filter", f) for f in filters]
+        if sort:
+            query.append(("sort", sort))
+        query += [("order", "desc" if descending else "asc"), ("limit", limit), ("offset", offset)]
+        if metric_keys is not None:
+            query.append(("metrics", ",".join(metric_keys)))
+        out: dict[str, Any] = self._json("GET", "/api/v1/runs", query=query)
+        return out
+
+    def list_projects(self) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = self._json("GET", "/api/v1/projects")
+        return out
+
+    def list_experiments(self, project_id: str | None = None) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = self._json(
+            "GET", "/api/v1/experiments", query=[("project_id", project_id)]
+        )
+        return out
+
+    def create_experiment(
+        self, project: str, name: str, *, exist_ok: bool = True, description: str | None = None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"project": project, "name": name, "exist_ok": exist_ok}
+        if description is not None:
+            body["description"] = description
+        out: dict[str, Any] = self._json("POST", "/api/v1/experiments", json_body=body)
+        return out
+
+    def metric_summaries(self, run_id: str) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = self._json("GET", f"/api/v1/runs/{quote(run_id, safe='')}/metrics")
+        return out
+
+    def metric_series(self, run_id: str, key: str, max_points: int | None = None) -> dict[str, Any]:
+        """``{"key", "steps", "times", "values", "total", "downsampled"}``, values as floats."""
+        out: dict[str, Any] = self._json(
+            "GET",
+            f"/api/v1/runs/{quote(run_id, safe='')}/metrics/series",
+            query=[("key", key), ("max_points", max_points)],
+        )
+        out["values"] = [_decode_value(v) for v in out.get("values", [])]
+        return out
+
+    def export(self, run_id: str, fmt: str = "csv") -> bytes:
+        return self._call("GET", f"/api/v1/runs/{quote(run_id, safe='')}/export", query=[("format", fmt)])
+
+    def close(self) -> None:
+        self.transport.close()
