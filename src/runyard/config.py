@@ -49,6 +49,30 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("TRACKER_API", "client", "", "Seed-compatible alias of RUNYARD_URL."),
     EnvVar("TRACKER_API_KEY", "client", "", "Seed-compatible alias of RUNYARD_API_KEY."),
     EnvVar("EXPERIMENT_ID", "client", "", "Seed-compatible: log runs into this experiment id."),
+    EnvVar(
+        "RUNYARD_HTTP_TIMEOUT_S",
+        "client",
+        "10",
+        "Seconds the client waits on one request before it counts the server as unreachable.",
+    ),
+    EnvVar(
+        "RUNYARD_RETRY_MIN_S",
+        "client",
+        "0.5",
+        "First back-off in seconds after the server could not be reached; doubles each time.",
+    ),
+    EnvVar(
+        "RUNYARD_RETRY_MAX_S",
+        "client",
+        "10",
+        "Longest back-off in seconds between attempts to reach the server again.",
+    ),
+    EnvVar(
+        "RUNYARD_FINISH_TIMEOUT_S",
+        "client",
+        "30",
+        "Longest run.finish() retries a reachable server before leaving the rest in the journal.",
+    ),
     # server
     EnvVar("RUNYARD_DATA_DIR", "server", "~/.local/share/runyard", "Server data directory (SQLite database, uploaded artifacts)."),
     EnvVar("RUNYARD_DATABASE_URL", "server", "", "SQLAlchemy URL; default sqlite:///$RUNYARD_DATA_DIR/runyard.db. postgresql+psycopg://… for groups."),
