@@ -218,3 +218,23 @@ def test_batches_go_to_the_run_path_with_the_api_key(
     run.finish()
     assert set(fake.requests) == {("POST", batch_path(run.id))}
     wait_until(lambda: fake.runs[run.id].status == "finished")
+
+
+def test_numpy_scalars_and_arrays_are_logged_as_numbers(
+    fake: FakeServer, start: Callable[..., runyard.Run]
+) -> None:
+    np = pytest.importorskip("numpy")
+    run = start()
+    for step in range(20):  # enough calls for the grouped (columnar) path
+        run.log(
+            {"f64": np.float64(step), "f32": np.float32(0.5), "i64": np.int64(step), "zero_d": np.array(1.5)},
+            step=np.int64(step),
+        )
+    run.config["np"] = np.float32(2.5)
+    run.config["arr"] = np.arange(3)
+    run.finish()
+    stored = fake.runs[run.id]
+    assert stored.values("f64") == [float(s) for s in range(20)] and stored.steps("f64") == list(range(20))
+    assert stored.values("f32") == [0.5] * 20 and stored.values("zero_d") == [1.5] * 20
+    assert stored.values("i64") == [float(s) for s in range(20)]
+    assert stored.config["np"] == 2.5 and stored.config["arr"] == [0, 1, 2]

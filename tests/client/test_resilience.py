@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -226,3 +230,45 @@ def test_offline_mode_never_touches_the_network(fake: FakeServer, start: Start, 
     synced = runyard.sync(result.journal, api_key="good-key", _transport=fake.transport())  # type: ignore[arg-type]
     assert synced.points == 200
     assert_once_in_order(fake, run.id, 100)
+
+
+KILLED_ATTEMPT = """
+import json, os, signal, sys, time
+import runyard
+from runyard.client.journal import JournalReader
+
+run = runyard.init(project="p", experiment="e", run_id=sys.argv[1], url=sys.argv[2], flush_interval_s=0.01)
+for step in range(100):
+    run.log({"a": float(step), "b": -float(step)}, step=step)
+deadline = time.monotonic() + 30
+while time.monotonic() < deadline:
+    if run.journal is not None:
+        batches = [json.loads(p) for _, _, p in JournalReader(run.journal)]
+        if sum(len(c["values"]) for b in batches for c in b.get("metrics", {}).values()) == 200:
+            break
+    time.sleep(0.01)
+os.kill(os.getpid(), signal.SIGKILL)  # the node dies; Slurm requeues the job
+"""
+
+
+def test_a_requeued_job_uploads_what_its_killed_attempt_journaled(
+    fake: FakeServer, start: Start, spool: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}"
+    r = subprocess.run(
+        [sys.executable, "-c", KILLED_ATTEMPT, "requeued-run", dead],
+        env={**os.environ},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == -9, r.stderr
+    (earlier,) = journals(spool)
+    run = start(run_id="requeued-run")  # the second attempt, same run id, server reachable
+    log_steps(run, 100, first=100)
+    assert run.finish().synced
+    assert_once_in_order(fake, "requeued-run", 200)
+    assert not earlier.exists() and Path(f"{earlier}.synced").exists()
+    assert "earlier attempt of run requeued-run" in capsys.readouterr().err

@@ -33,8 +33,13 @@ class Warner:
             if topic in self._seen:
                 return
             self._seen.add(topic)
+        self.note(f"warning: {message}")
+
+    @staticmethod
+    def note(message: str) -> None:
+        """One ``runyard: …`` line on stderr, unconditionally."""
         try:
-            sys.stderr.write(f"runyard: warning: {message}\n")
+            sys.stderr.write(f"runyard: {message}\n")
             sys.stderr.flush()
         except (OSError, ValueError):  # stderr closed at interpreter exit
             pass

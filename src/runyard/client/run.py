@@ -337,7 +337,11 @@ def init(
     wrong API key raises ``runyard.errors.Unauthorized`` and an invalid request (say an
     unknown ``experiment_id``) the server's error, while an unreachable server only prints a
     warning: the run goes on in the journal and is uploaded when the server answers again.
-    ``_transport`` replaces the HTTP transport (tests).
+
+    On a rank other than global rank 0 (``RANK``, else ``SLURM_PROCID``) the returned run has
+    the same id but records nothing unless ``log_all_ranks=True``. A requeued job gets the
+    same run id; its step counter starts at 0 again, so pass ``step=`` when resuming from a
+    checkpoint. ``_transport`` replaces the HTTP transport (tests).
     """
     from runyard.client import environment
     from runyard.client.settings import resolve_settings

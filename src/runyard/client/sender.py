@@ -39,7 +39,7 @@ from typing import Any
 from runyard.client import delivery
 from runyard.client.columns import ColumnBuilder
 from runyard.client.encode import Warner, jsonable, valid_step
-from runyard.client.journal import JournalWriter, journal_name, read_record_at
+from runyard.client.journal import JournalWriter, journal_name, read_record_at, run_id_from_path
 from runyard.client.transport import Transport
 
 __all__ = ["Sender"]
@@ -432,8 +432,46 @@ class Sender:
                 return "journal", self._jrecords[0], timeout
             return "outbox", self._outbox[0], timeout
 
+    def _upload_earlier_attempts(self) -> None:
+        """Upload journals an earlier attempt of this run left behind (a requeued job that was
+        killed while the server was down), before this attempt's own batches."""
+        assert self._transport is not None
+        spool = self.journal_path.parent
+        try:
+            found = [
+                p
+                for p in spool.glob(f"{self.run_id}.*.journal")
+                if p != self.journal_path and run_id_from_path(p) == self.run_id
+            ]
+            found.sort(key=lambda p: (p.stat().st_mtime, p.name))
+        except OSError:
+            return
+        if not found:
+            return
+        from runyard.client.sync import sync_files
+
+        def stop() -> bool:
+            return self._abandoned or (self._final and time.monotonic() >= self._deadline)
+
+        result = sync_files(found, self._transport, self._headers, retries=0, should_stop=stop)
+        if result.files:
+            self._warner.note(
+                f"uploaded {result.points:,} points from {len(result.files)} journal(s) that an "
+                f"earlier attempt of run {self.run_id} left in {spool}"
+            )
+        for problem in result.errors:
+            self._warner.warn(f"{problem} (upload it with: runyard sync {spool})", problem)
+
     def _send_loop(self) -> None:
         assert self._transport is not None
+        if self._state == OK:
+            try:
+                self._upload_earlier_attempts()
+            except Exception:
+                self._warner.warn(
+                    "could not upload earlier journals of this run:\n" + traceback.format_exc(),
+                    "earlier-journals",
+                )
         while True:
             with self._cond:
                 job = self._next_job_locked()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from runyard.client import delivery
 from runyard.client.journal import JournalReader, is_locked, run_id_from_path
 from runyard.client.transport import Transport
 
-__all__ = ["SyncResult", "sync"]
+__all__ = ["SyncResult", "sync", "sync_files"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,59 +74,81 @@ def sync(
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
     if key:
         headers["X-API-Key"] = key
+    try:
+        return sync_files(_journals(root), transport, headers, delete=delete, retries=_retries)
+    finally:
+        if _transport is None:
+            transport.close()
+
+
+def sync_files(
+    journals: Iterable[Path],
+    transport: Transport,
+    headers: dict[str, str],
+    *,
+    delete: bool = False,
+    retries: int = 3,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> SyncResult:
+    """Upload these journals in order; stops at an unreachable server, a refused key, or
+    when ``should_stop()`` turns true (checked between records)."""
     done: list[Path] = []
     errors: list[str] = []
     warnings: list[str] = []
     sent = dups = points = 0
-    try:
-        for journal in _journals(root):
-            if is_locked(journal):
-                warnings.append(f"{journal}: a running process is still writing it; skipped")
-                continue
-            try:
-                run_id = run_id_from_path(journal)
-            except ValueError as exc:
-                errors.append(str(exc))
-                continue
-            reader = JournalReader(journal)
-            rejected = Path(f"{journal}.rejected")
-            try:
-                for start, _end, payload in reader:
+
+    def result() -> SyncResult:
+        return SyncResult(tuple(done), sent, dups, points, tuple(errors), tuple(warnings))
+
+    for journal in journals:
+        if is_locked(journal):
+            warnings.append(f"{journal}: a running process is still writing it; skipped")
+            continue
+        try:
+            run_id = run_id_from_path(journal)
+        except ValueError as exc:
+            errors.append(str(exc))
+            continue
+        reader = JournalReader(journal)
+        rejected = Path(f"{journal}.rejected")
+        try:
+            for start, _end, payload in reader:
+                if should_stop():
+                    return result()
+                out = delivery.deliver(transport, headers, run_id, payload, rejected_path=rejected)
+                for attempt in range(retries):
+                    if out.kind != delivery.RETRY:
+                        break
+                    time.sleep(0.5 * 2**attempt)
                     out = delivery.deliver(transport, headers, run_id, payload, rejected_path=rejected)
-                    for attempt in range(_retries):
-                        if out.kind != delivery.RETRY:
-                            break
-                        time.sleep(0.5 * 2**attempt)
-                        out = delivery.deliver(transport, headers, run_id, payload, rejected_path=rejected)
-                    if out.kind == delivery.OK:
-                        points += out.points
-                        if out.duplicate:
-                            dups += 1
-                        else:
-                            sent += 1
-                    elif out.kind == delivery.REJECTED:
-                        errors.append(
-                            f"{journal}: the server rejected the batch at byte {start} "
-                            f"(HTTP {out.status}: {out.message}); it is kept in {rejected}"
-                        )
-                    else:  # RETRY after retries, or AUTH: nothing further can succeed now
-                        fix = "use a valid API key" if out.kind == delivery.AUTH else "try again later"
-                        errors.append(f"{journal}: {out.message}; sync stopped ({fix})")
-                        return SyncResult(tuple(done), sent, dups, points, tuple(errors), tuple(warnings))
-            except (OSError, ValueError) as exc:
-                errors.append(f"{journal}: cannot read it ({exc})")
-                continue
-            if reader.torn:
-                warnings.append(f"{journal}: {reader.torn}; the records before it were sent")
-            try:
-                if delete:
-                    journal.unlink()
-                else:
-                    journal.replace(journal.with_name(journal.name + ".synced"))
-            except OSError as exc:
-                errors.append(f"{journal}: uploaded, but cannot rename or delete it ({exc})")
-            done.append(journal)
-    finally:
-        if _transport is None:
-            transport.close()
-    return SyncResult(tuple(done), sent, dups, points, tuple(errors), tuple(warnings))
+                if out.kind == delivery.OK:
+                    points += out.points
+                    if out.duplicate:
+                        dups += 1
+                    else:
+                        sent += 1
+                elif out.kind == delivery.REJECTED:
+                    errors.append(
+                        f"{journal}: the server rejected the batch at byte {start} "
+                        f"(HTTP {out.status}: {out.message}); it is kept in {rejected}"
+                    )
+                else:  # RETRY after retries, or AUTH: nothing further can succeed now
+                    fix = "use a valid API key" if out.kind == delivery.AUTH else "try again later"
+                    errors.append(f"{journal}: {out.message}; sync stopped ({fix})")
+                    return result()
+        except (OSError, ValueError) as exc:
+            errors.append(f"{journal}: cannot read it ({exc})")
+            continue
+        if reader.torn:
+            warnings.append(f"{journal}: {reader.torn}; the records before it were sent")
+        try:
+            if delete:
+                journal.unlink()
+            else:
+                journal.replace(journal.with_name(journal.name + ".synced"))
+        except FileNotFoundError:
+            pass  # another process synced it at the same time: the server deduplicated
+        except OSError as exc:
+            errors.append(f"{journal}: uploaded, but cannot rename or delete it ({exc})")
+        done.append(journal)
+    return result()
