@@ -92,6 +92,7 @@ class FakeServer:
         self.delay_s = 0.0
         self.max_body: int | None = None
         self.reject: Callable[[dict[str, Any]], tuple[int, str] | None] | None = None
+        self.connections = 0  # TCP connections accepted by serve_http
 
     # -- the seam ------------------------------------------------------------------------
     def transport(self) -> FakeTransport:
@@ -253,7 +254,6 @@ class FakeServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.connections = 0
         httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         httpd.daemon_threads = True
         thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
@@ -263,8 +263,6 @@ class FakeServer:
         finally:
             httpd.shutdown()
             httpd.server_close()
-
-    connections = 0
 
 
 class FakeTransport:

@@ -8,14 +8,17 @@ one warning per metric key, so a typo never kills a training job.
 from __future__ import annotations
 
 import math
+import os
+import stat
 import sys
 import threading
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["MAX_STEP", "Warner", "coerce_value", "jsonable", "valid_step"]
+__all__ = ["MAX_STEP", "Warner", "coerce_value", "describe_artifact", "jsonable", "valid_step"]
 
 MAX_STEP = 2**53
+HASH_LIMIT_BYTES = 256 * 1024 * 1024  # artifacts up to this size get a sha256
 _INF = math.inf
 _NONFINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 
@@ -102,3 +105,37 @@ def jsonable(value: Any, _depth: int = 0) -> Any:
             except Exception:
                 pass
     return str(value)
+
+
+def describe_artifact(a: Mapping[str, Any], warner: Warner) -> dict[str, Any]:
+    """The protocol's artifact object for what ``run.log_artifact`` recorded: the path, and
+    for a local file its size and (up to 256 MiB) sha256. URIs (``s3://…``) are not read."""
+    path = str(a["path"])
+    out: dict[str, Any] = {"path": path, "kind": a.get("kind") or "file"}
+    if a.get("name"):
+        out["name"] = str(a["name"])
+    if a.get("step") is not None:
+        step = valid_step(a["step"])
+        if step is not None:
+            out["step"] = step
+    if "://" in path:
+        return out
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        warner.warn(f"artifact {path}: {exc.strerror}; recorded without size or checksum")
+        return out
+    if stat.S_ISREG(st.st_mode):
+        out["size_bytes"] = st.st_size
+        if st.st_size <= HASH_LIMIT_BYTES:
+            import hashlib
+
+            h = hashlib.sha256()
+            try:
+                with open(path, "rb") as f:
+                    for chunk in iter(lambda: f.read(1 << 20), b""):
+                        h.update(chunk)
+                out["sha256"] = h.hexdigest()
+            except OSError as exc:
+                warner.warn(f"artifact {path}: cannot read it for a checksum ({exc.strerror})")
+    return out

@@ -38,13 +38,12 @@ from typing import Any
 
 from runyard.client import delivery
 from runyard.client.columns import ColumnBuilder
-from runyard.client.encode import Warner, jsonable, valid_step
-from runyard.client.journal import JournalWriter, journal_name, read_record_at, run_id_from_path
+from runyard.client.encode import Warner, describe_artifact, jsonable
+from runyard.client.journal import JournalWriter, journal_name, read_record_at
 from runyard.client.transport import Transport
 
 __all__ = ["Sender"]
 
-_HASH_LIMIT = 256 * 1024 * 1024  # artifacts up to this size get a sha256
 OK, DOWN, AUTH, OFFLINE = "ok", "down", "auth", "offline"
 
 
@@ -295,40 +294,7 @@ class Sender:
         elif kind == "update":
             update.update(payload)
         elif kind == "artifact":
-            artifacts.append(self._artifact(payload))
-
-    def _artifact(self, a: dict[str, Any]) -> dict[str, Any]:
-        path = str(a["path"])
-        out: dict[str, Any] = {"path": path, "kind": a.get("kind") or "file"}
-        if a.get("name"):
-            out["name"] = str(a["name"])
-        if a.get("step") is not None:
-            step = valid_step(a["step"])
-            if step is not None:
-                out["step"] = step
-        if "://" in path:
-            return out
-        try:
-            st = os.stat(path)
-        except OSError as exc:
-            self._warner.warn(f"artifact {path}: {exc.strerror}; recorded without size or checksum")
-            return out
-        import stat
-
-        if stat.S_ISREG(st.st_mode):
-            out["size_bytes"] = st.st_size
-            if st.st_size <= _HASH_LIMIT:
-                import hashlib
-
-                h = hashlib.sha256()
-                try:
-                    with open(path, "rb") as f:
-                        for chunk in iter(lambda: f.read(1 << 20), b""):
-                            h.update(chunk)
-                    out["sha256"] = h.hexdigest()
-                except OSError as exc:
-                    self._warner.warn(f"artifact {path}: cannot read it for a checksum ({exc.strerror})")
-        return out
+            artifacts.append(describe_artifact(payload, self._warner))
 
     def _next_seq(self) -> int:
         with self._lock:
@@ -432,41 +398,18 @@ class Sender:
                 return "journal", self._jrecords[0], timeout
             return "outbox", self._outbox[0], timeout
 
-    def _upload_earlier_attempts(self) -> None:
-        """Upload journals an earlier attempt of this run left behind (a requeued job that was
-        killed while the server was down), before this attempt's own batches."""
-        assert self._transport is not None
-        spool = self.journal_path.parent
-        try:
-            found = [
-                p
-                for p in spool.glob(f"{self.run_id}.*.journal")
-                if p != self.journal_path and run_id_from_path(p) == self.run_id
-            ]
-            found.sort(key=lambda p: (p.stat().st_mtime, p.name))
-        except OSError:
-            return
-        if not found:
-            return
-        from runyard.client.sync import sync_files
-
-        def stop() -> bool:
-            return self._abandoned or (self._final and time.monotonic() >= self._deadline)
-
-        result = sync_files(found, self._transport, self._headers, retries=0, should_stop=stop)
-        if result.files:
-            self._warner.note(
-                f"uploaded {result.points:,} points from {len(result.files)} journal(s) that an "
-                f"earlier attempt of run {self.run_id} left in {spool}"
-            )
-        for problem in result.errors:
-            self._warner.warn(f"{problem} (upload it with: runyard sync {spool})", problem)
-
     def _send_loop(self) -> None:
         assert self._transport is not None
         if self._state == OK:
+            from runyard.client.sync import upload_earlier_attempts
+
+            def stop() -> bool:
+                return self._abandoned or (self._final and time.monotonic() >= self._deadline)
+
             try:
-                self._upload_earlier_attempts()
+                upload_earlier_attempts(
+                    self.journal_path, self.run_id, self._transport, self._headers, self._warner, stop
+                )
             except Exception:
                 self._warner.warn(
                     "could not upload earlier journals of this run:\n" + traceback.format_exc(),

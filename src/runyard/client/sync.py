@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from runyard.client import delivery
+from runyard.client.encode import Warner
 from runyard.client.journal import JournalReader, is_locked, run_id_from_path
 from runyard.client.transport import Transport
 
-__all__ = ["SyncResult", "sync", "sync_files"]
+__all__ = ["SyncResult", "sync", "sync_files", "upload_earlier_attempts"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,3 +153,35 @@ def sync_files(
             errors.append(f"{journal}: uploaded, but cannot rename or delete it ({exc})")
         done.append(journal)
     return result()
+
+
+def upload_earlier_attempts(
+    journal_path: Path,
+    run_id: str,
+    transport: Transport,
+    headers: dict[str, str],
+    warner: Warner,
+    should_stop: Callable[[], bool],
+) -> None:
+    """Upload the journals an earlier attempt of this run left next to ``journal_path``
+    (a requeued job killed while the server was down), oldest first."""
+    spool = journal_path.parent
+    try:
+        found = [
+            p
+            for p in spool.glob(f"{run_id}.*.journal")
+            if p != journal_path and run_id_from_path(p) == run_id
+        ]
+        found.sort(key=lambda p: (p.stat().st_mtime, p.name))
+    except OSError:
+        return
+    if not found:
+        return
+    result = sync_files(found, transport, headers, retries=0, should_stop=should_stop)
+    if result.files:
+        warner.note(
+            f"uploaded {result.points:,} points from {len(result.files)} journal(s) that an "
+            f"earlier attempt of run {run_id} left in {spool}"
+        )
+    for problem in result.errors:
+        warner.warn(f"{problem} (upload it with: runyard sync {spool})", problem)
