@@ -272,3 +272,19 @@ def test_a_requeued_job_uploads_what_its_killed_attempt_journaled(
     assert_once_in_order(fake, "requeued-run", 200)
     assert not earlier.exists() and Path(f"{earlier}.synced").exists()
     assert "earlier attempt of run requeued-run" in capsys.readouterr().err
+
+
+def test_unwritable_spool_keeps_batches_in_memory_until_the_server_is_back(
+    fake: FakeServer, start: Start, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    not_a_dir = tmp_path / "spool-is-a-file"
+    not_a_dir.write_text("")
+    fake.down = True
+    run = start(spool_dir=not_a_dir)
+    log_steps(run, 100)
+    wait_until(lambda: "cannot write the journal" in capsys.readouterr().err, what="the journal warning")
+    fake.down = False
+    log_steps(run, 100, first=100)
+    result = run.finish()
+    assert result.synced and result.points_sent == 400
+    assert_once_in_order(fake, run.id, 200)

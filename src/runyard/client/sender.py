@@ -144,7 +144,7 @@ class Sender:
         body = self._encode_dict(batch)
         if not self.online or self._transport is None:
             with self._lock:
-                self._journal_locked(body)
+                self._journal_locked(body)  # an offline run without a journal loses everything
             return None
         out = delivery.deliver(self._transport, self._headers, self.run_id, body.body, timeout=timeout)
         with self._lock:
@@ -153,7 +153,8 @@ class Sender:
             if out.kind == delivery.OK:
                 self.batches_sent += 1
             elif out.kind == delivery.RETRY:
-                self._journal_locked(body)
+                if not self._journal_locked(body):
+                    self._outbox.append(body)
                 self._mark_down_locked(out.message)
         return out
 
@@ -180,6 +181,9 @@ class Sender:
         with self._cond:
             self._abandoned = True
             self._spill_outbox_locked()
+            self.points_lost += self._outbox_points  # only when the journal cannot be written
+            self._outbox.clear()
+            self._outbox_points = 0
             if self._journal is not None:
                 if self.online and not self._jrecords:
                     self._journal.delete()  # everything in it was confirmed
@@ -323,17 +327,29 @@ class Sender:
     def _place(self, batch: _Batch) -> None:
         with self._cond:
             if self._state != OK or self._jrecords:
-                self._journal_locked(batch)  # offline, server down, bad key, or a backlog first
+                journal = True  # offline, server down, bad key, or a backlog to send first
             elif self._outbox and self._outbox_points + batch.points > self.outbox_cap:
                 self._spill_outbox_locked()  # the server cannot keep up: spill, keep order
-                self._journal_locked(batch)
+                journal = True
             else:
-                self._outbox.append(batch)
-                self._outbox_points += batch.points
+                journal = False
+            if not journal or not self._journal_locked(batch):
+                self._keep_in_memory_locked(batch)
             self._cond.notify_all()
 
+    def _keep_in_memory_locked(self, batch: _Batch) -> None:
+        """The outbox, if the bound allows (the normal path, or a journal that cannot be
+        written); else the batch is lost, loudly."""
+        room = not self._outbox or self._outbox_points + batch.points <= self.outbox_cap
+        if self._state != OFFLINE and room:
+            self._outbox.append(batch)
+            self._outbox_points += batch.points
+        else:
+            self.points_lost += batch.points
+
     # -- journal (all under _lock) --------------------------------------------------------
-    def _journal_locked(self, batch: _Batch) -> None:
+    def _journal_locked(self, batch: _Batch) -> bool:
+        """Append durably; False when the journal cannot be written (the caller decides)."""
         try:
             if self._journal is None:
                 self._journal = JournalWriter(self.journal_path)
@@ -341,22 +357,23 @@ class Sender:
                     self._read_fd = os.open(self.journal_path, os.O_RDONLY)
             start, end = self._journal.append(batch.body)
         except OSError as exc:
-            self.points_lost += batch.points
+            self.last_error = f"cannot write the journal {self.journal_path}: {exc}"
             self._warner.warn(
-                f"cannot write the journal {self.journal_path} ({exc}); points that cannot be sent "
-                "are being lost — set RUNYARD_SPOOL_DIR to a writable directory",
+                f"{self.last_error}; batches stay in memory while there is room, then are lost "
+                "— set RUNYARD_SPOOL_DIR to a writable directory",
                 "journal-broken",
             )
-            return
+            return False
         batch.jstart = start
         self.points_journaled += batch.points
         if self.online:
             self._jrecords.append((start, end, batch.points))
+        return True
 
     def _spill_outbox_locked(self) -> None:
-        while self._outbox:
-            self._journal_locked(self._outbox.popleft())
-        self._outbox_points = 0
+        """Move the outbox, oldest first, to the journal (as far as the journal takes it)."""
+        while self._outbox and self._journal_locked(self._outbox[0]):
+            self._outbox_points -= self._outbox.popleft().points
 
     def _confirm_record_locked(self) -> int:
         _, _, points = self._jrecords.popleft()
