@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 __all__ = [
+    "TERMINAL_STATUSES",
     "ApiKey",
     "Artifact",
     "ArtifactCreate",
@@ -32,7 +33,6 @@ __all__ = [
     "RunStatus",
     "RunUpdate",
     "User",
-    "TERMINAL_STATUSES",
     "decode_float",
     "encode_float",
 ]

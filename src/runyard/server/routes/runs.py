@@ -64,8 +64,7 @@ def _created(run: Any) -> Response:
 def create_run_in_experiment(
     experiment_id: str, body: RunCreateBody, store: StoreDep, user: CurrentUser
 ) -> Response:
-    store.get_experiment(experiment_id)
-    return _created(store.create_run(_run_create(body, experiment_id, user.id)))
+    return _created(store.create_run(_run_create(body, experiment_id, user.id)))  # NotFound if unknown
 
 
 @router.post(
@@ -76,7 +75,7 @@ def create_run_in_experiment(
 )
 def create_run(body: RunCreateWithExperiment, store: StoreDep, user: CurrentUser) -> Response:
     if body.experiment_id:
-        experiment_id = store.get_experiment(body.experiment_id).id
+        experiment_id = body.experiment_id
     elif body.project and body.experiment:
         experiment_id = store.ensure_experiment(body.project, body.experiment, owner_id=user.id).id
     else:
