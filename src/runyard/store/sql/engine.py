@@ -9,7 +9,7 @@ CLI) touching the same file. An in-memory database has only one connection, so i
 take the lock too.
 
 PostgreSQL uses an ordinary pool; writers that could race take row locks or use
-``ON CONFLICT`` (see ``Database.insert``).
+``ON CONFLICT`` (see ``Database.insert_new``).
 
 Driver errors are translated at this boundary: a missing table becomes ``SchemaOutdated``
 (the fix is ``runyard db upgrade``), a lost connection ``StoreUnavailable``.
@@ -28,6 +28,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
 from runyard.errors import InvalidInput, SchemaOutdated, StoreUnavailable
+from runyard.store.sql.checkpoint import Checkpointer
 
 __all__ = ["Database"]
 
@@ -65,6 +66,7 @@ class Database:
         self._lock = threading.Lock()
         self._inserts: dict[tuple[str, tuple[str, ...]], Any] = {}
         self._memory = self.is_sqlite and parsed.database in (None, "", ":memory:")
+        self.checkpointer: Checkpointer | None = None
         if not self.is_sqlite:
             self._writer = sa.create_engine(parsed, pool_size=10, max_overflow=20, pool_pre_ping=True)
             self._reader = self._writer
@@ -72,7 +74,10 @@ class Database:
             self._writer = _sqlite_engine(parsed, begin="BEGIN IMMEDIATE", poolclass=StaticPool)
             self._reader = self._writer
         else:
-            self._writer = _sqlite_engine(parsed, begin="BEGIN IMMEDIATE", pool_size=1)
+            # commits never checkpoint: a background thread does (see checkpoint.py)
+            self._writer = _sqlite_engine(parsed, begin="BEGIN IMMEDIATE", pool_size=1, writer=True)
+            assert parsed.database is not None
+            self.checkpointer = Checkpointer(parsed.database, self._lock)
             self._reader = _sqlite_engine(parsed, begin="BEGIN", pool_size=read_pool_size, query_only=True)
 
     @property
@@ -107,6 +112,8 @@ class Database:
             if self.is_sqlite:
                 with self._lock, self._writer.begin() as conn:
                     yield conn
+                if self.checkpointer is not None:
+                    self.checkpointer.poke()
             else:
                 with self._writer.begin() as conn:
                     yield conn
@@ -130,6 +137,8 @@ class Database:
             yield conn
 
     def dispose(self) -> None:
+        if self.checkpointer is not None:
+            self.checkpointer.stop()
         self._writer.dispose()
         if self._reader is not self._writer:
             self._reader.dispose()
@@ -142,6 +151,7 @@ def _sqlite_engine(
     pool_size: int = 1,
     poolclass: type[StaticPool] | None = None,
     query_only: bool = False,
+    writer: bool = False,
 ) -> Engine:
     kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
     if poolclass is not None:
@@ -160,6 +170,8 @@ def _sqlite_engine(
                 cursor.execute(pragma)
             if query_only:
                 cursor.execute("PRAGMA query_only=ON")
+            if writer:
+                cursor.execute("PRAGMA wal_autocheckpoint=0")
         finally:
             cursor.close()
 

@@ -137,6 +137,8 @@ def rollup(steps: Ints, times: Floats, values: Floats) -> Floats:
     """Per block of ``ROLLUP_SIZE`` points: (index, step, time, value) of its min and of its
     max point. NaN is skipped (a block of only NaN yields its first point)."""
     n = len(values)
+    if n <= ROLLUP_SIZE:  # one block (tiny appends): plain Python beats a dozen numpy calls
+        return _rollup_block(steps, times, values)
     blocks = -(-n // ROLLUP_SIZE)
     pad = blocks * ROLLUP_SIZE - n
     nan = np.isnan(values)
@@ -157,22 +159,70 @@ def rollup(steps: Ints, times: Floats, values: Floats) -> Floats:
     return out
 
 
+def _rollup_block(steps: Ints, times: Floats, values: Floats) -> Floats:
+    vals = values.tolist()
+    i_min = i_max = 0
+    seen = False
+    for i, v in enumerate(vals):
+        if v != v:  # NaN
+            continue
+        if not seen:
+            i_min = i_max = i
+            seen = True
+        elif v < vals[i_min]:
+            i_min = i
+        elif v > vals[i_max]:
+            i_max = i
+    row = [
+        float(i_min),
+        float(steps[i_min]),
+        float(times[i_min]),
+        vals[i_min],
+        float(i_max),
+        float(steps[i_max]),
+        float(times[i_max]),
+        vals[i_max],
+    ]
+    return np.array([row], dtype=np.float64)
+
+
 def _chunk_row(
-    run_id: str, key: str, chunk_no: int, steps: Ints, times: Floats, values: Floats
-) -> dict[str, Any]:
-    return {
-        "run_id": run_id,
-        "key": key,
-        "chunk_no": chunk_no,
-        "n": len(values),
-        "step_min": int(steps.min()),
-        "step_max": int(steps.max()),
-        "sorted": bool(len(steps) < 2 or (steps[1:] >= steps[:-1]).all()),
-        "rollup": rollup(steps, times, values).tobytes(),
-        "steps": steps.astype("<i8", copy=False).tobytes(),
-        "vals": values.astype("<f8", copy=False).tobytes(),
-        "times": times.astype("<f8", copy=False).tobytes(),
-    }
+    run_id: str,
+    key: str,
+    chunk_no: int,
+    steps: Ints,
+    times: Floats,
+    values: Floats,
+    kept: Floats | None = None,
+) -> tuple[Any, ...]:
+    """A chunk's column values (``CHUNK_COLUMNS`` order). ``kept``: rollup rows of the
+    chunk's first complete blocks that did not change (a tail being filled up)."""
+    if kept is not None and len(kept):
+        start = len(kept) * ROLLUP_SIZE
+        fresh = rollup(steps[start:], times[start:], values[start:])
+        fresh[:, (0, 4)] += start
+        blocks = np.concatenate((kept, fresh))
+    else:
+        blocks = rollup(steps, times, values)
+    if len(steps) == 1:
+        step_min = step_max = int(steps[0])
+        in_order = True
+    else:
+        step_min, step_max = int(steps.min()), int(steps.max())
+        in_order = bool((steps[1:] >= steps[:-1]).all())
+    return (
+        run_id,
+        key,
+        chunk_no,
+        len(values),
+        step_min,
+        step_max,
+        in_order,
+        blocks.tobytes(),
+        steps.astype("<i8", copy=False).tobytes(),
+        values.astype("<f8", copy=False).tobytes(),
+        times.astype("<f8", copy=False).tobytes(),
+    )
 
 
 def decode_chunk(steps: bytes, times: bytes, values: bytes) -> tuple[Ints, Floats, Floats]:
@@ -227,6 +277,7 @@ _STATE_COLUMNS = (
     _ms.c.count,
     _ms.c.min,
     _ms.c.max,
+    _mc.c.rollup,
     _mc.c.steps,
     _mc.c.times,
     _mc.c.vals,
@@ -262,6 +313,9 @@ def _state(conn: Connection, run_id: str, keys: list[str]) -> dict[str, RowMappi
 
 
 def _nan_min_max(values: Floats) -> tuple[float | None, float | None]:
+    if len(values) == 1:
+        v = float(values[0])
+        return (None, None) if math.isnan(v) else (v, v)
     real = values[~np.isnan(values)]
     if real.size == 0:
         return None, None
@@ -277,30 +331,38 @@ def _merge(old: float | None, new: float | None, pick: Any) -> float | None:
 
 
 # -- append ----------------------------------------------------------------------------
-_CHUNK_INSERT = sa.insert(metric_chunks)
-_SUMMARY_INSERT = sa.insert(metric_summaries)
-_CHUNK_UPDATE = (
-    sa.update(metric_chunks)
-    .where(
-        metric_chunks.c.run_id == sa.bindparam("b_run_id"),
-        metric_chunks.c.key == sa.bindparam("b_key"),
-        metric_chunks.c.chunk_no == sa.bindparam("b_chunk_no"),
-    )
-    .values(
-        {
-            c: sa.bindparam(c)
-            for c in ("n", "step_min", "step_max", "sorted", "rollup", "steps", "vals", "times")
-        }
-    )
-)
-_SUMMARY_UPDATE = (
-    sa.update(metric_summaries)
-    .where(
-        metric_summaries.c.run_id == sa.bindparam("b_run_id"),
-        metric_summaries.c.key == sa.bindparam("b_key"),
-    )
-    .values({c: sa.bindparam(c) for c in ("count", "last", "last_step", "last_time", "min", "max")})
-)
+# The four statements of an append run with executemany at the driver level: with thousands
+# of keys per batch, SQLAlchemy's per-row parameter processing cost more than the database.
+CHUNK_COLUMNS = ("n", "step_min", "step_max", "sorted", "rollup", "steps", "vals", "times")
+SUMMARY_COLUMNS = ("count", "last", "last_step", "last_time", "min", "max")
+
+
+def _sql_text(columns: tuple[str, ...]) -> str:
+    return ", ".join(f'"{c}"' for c in columns)
+
+
+def _assignments(columns: tuple[str, ...]) -> str:
+    return ", ".join(f'"{c}" = ?' for c in columns)
+
+
+_APPEND_SQL = {
+    "chunk_insert": f"INSERT INTO metric_chunks ({_sql_text(('run_id', 'key', 'chunk_no', *CHUNK_COLUMNS))}) "
+    f"VALUES ({', '.join('?' * (3 + len(CHUNK_COLUMNS)))})",
+    "chunk_update": f"UPDATE metric_chunks SET {_assignments(CHUNK_COLUMNS)} "
+    'WHERE "run_id" = ? AND "key" = ? AND "chunk_no" = ?',
+    "summary_insert": f"INSERT INTO metric_summaries "
+    f"({_sql_text(('run_id', 'key', 'chunk_size', *SUMMARY_COLUMNS))}) "
+    f"VALUES ({', '.join('?' * (3 + len(SUMMARY_COLUMNS)))})",
+    "summary_update": f"UPDATE metric_summaries SET {_assignments(SUMMARY_COLUMNS)} "
+    'WHERE "run_id" = ? AND "key" = ?',
+}
+_APPEND_SQL_FORMAT = {name: sql.replace("?", "%s") for name, sql in _APPEND_SQL.items()}
+
+
+def _executemany(conn: Connection, name: str, rows: list[tuple[Any, ...]]) -> None:
+    if rows:
+        sql = (_APPEND_SQL if conn.dialect.paramstyle == "qmark" else _APPEND_SQL_FORMAT)[name]
+        conn.exec_driver_sql(sql, rows)
 
 
 def append_points(conn: Connection, run_id: str, points: Mapping[str, Points], chunk_size: int) -> int:
@@ -308,10 +370,10 @@ def append_points(conn: Connection, run_id: str, points: Mapping[str, Points], c
     if not points:
         return 0
     existing = _state(conn, run_id, list(points))
-    chunk_updates: list[dict[str, Any]] = []
-    chunk_inserts: list[dict[str, Any]] = []
-    summary_updates: list[dict[str, Any]] = []
-    summary_inserts: list[dict[str, Any]] = []
+    chunk_updates: list[tuple[Any, ...]] = []
+    chunk_inserts: list[tuple[Any, ...]] = []
+    summary_updates: list[tuple[Any, ...]] = []
+    summary_inserts: list[tuple[Any, ...]] = []
     stored = 0
     for key, pts in points.items():
         old = existing.get(key)
@@ -320,9 +382,10 @@ def append_points(conn: Connection, run_id: str, points: Mapping[str, Points], c
         chunk_no, fill = divmod(count, size)
         n = len(pts)
         start = 0
-        if fill:
+        if fill:  # fill up the tail chunk: the one row rewritten
             assert old is not None and old["steps"] is not None, "the tail chunk of a summary is missing"
             t_steps, t_times, t_vals = decode_chunk(old["steps"], old["times"], old["vals"])
+            kept = np.frombuffer(old["rollup"], dtype=np.float64).reshape(-1, ROLLUP_FIELDS)
             start = min(size - fill, n)
             row = _chunk_row(
                 run_id,
@@ -331,9 +394,9 @@ def append_points(conn: Connection, run_id: str, points: Mapping[str, Points], c
                 np.concatenate((t_steps[:fill], pts.steps[:start])),
                 np.concatenate((t_times[:fill], pts.times[:start])),
                 np.concatenate((t_vals[:fill], pts.values[:start])),
+                kept[: fill // ROLLUP_SIZE],
             )
-            row.update(b_run_id=run_id, b_key=key, b_chunk_no=chunk_no)
-            chunk_updates.append(row)
+            chunk_updates.append((*row[3:], run_id, key, chunk_no))
             chunk_no += 1
         for lo in range(start, n, size):
             hi = lo + size
@@ -343,25 +406,21 @@ def append_points(conn: Connection, run_id: str, points: Mapping[str, Points], c
             chunk_no += 1
         low, high = _nan_min_max(pts.values)
         last = float(pts.values[-1])
-        summary = {
-            "count": count + n,
-            "last": None if math.isnan(last) else last,
-            "last_step": int(pts.steps[-1]),
-            "last_time": float(pts.times[-1]),
-            "min": _merge(None if old is None else old["min"], low, min),
-            "max": _merge(None if old is None else old["max"], high, max),
-        }
+        summary = (
+            count + n,
+            None if math.isnan(last) else last,
+            int(pts.steps[-1]),
+            float(pts.times[-1]),
+            _merge(None if old is None else old["min"], low, min),
+            _merge(None if old is None else old["max"], high, max),
+        )
         if old is None:
-            summary_inserts.append({"run_id": run_id, "key": key, "chunk_size": size, **summary})
+            summary_inserts.append((run_id, key, size, *summary))
         else:
-            summary_updates.append({"b_run_id": run_id, "b_key": key, **summary})
+            summary_updates.append((*summary, run_id, key))
         stored += n
-    if chunk_updates:
-        conn.execute(_CHUNK_UPDATE, chunk_updates)
-    if chunk_inserts:
-        conn.execute(_CHUNK_INSERT, chunk_inserts)
-    if summary_updates:
-        conn.execute(_SUMMARY_UPDATE, summary_updates)
-    if summary_inserts:
-        conn.execute(_SUMMARY_INSERT, summary_inserts)
+    _executemany(conn, "chunk_update", chunk_updates)
+    _executemany(conn, "chunk_insert", chunk_inserts)
+    _executemany(conn, "summary_update", summary_updates)
+    _executemany(conn, "summary_insert", summary_inserts)
     return stored

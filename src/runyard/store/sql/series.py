@@ -44,6 +44,37 @@ def _check_bound(value: Any, field: str) -> int | None:
     return int(value)
 
 
+_mc = metric_chunks
+_STEP_LIMIT = 2**63 - 1
+_CHUNK_SIZE = sa.select(metric_summaries.c.chunk_size).where(
+    metric_summaries.c.run_id == sa.bindparam("run_id"), metric_summaries.c.key == sa.bindparam("key")
+)
+_RUN_EXISTS = sa.select(runs.c.id).where(runs.c.id == sa.bindparam("run_id"))
+# Chunks that may hold points in [lo, hi]; statements are built once (building costs more
+# than running them).
+_IN_RANGE = (
+    _mc.c.run_id == sa.bindparam("run_id"),
+    _mc.c.key == sa.bindparam("key"),
+    _mc.c.step_max >= sa.bindparam("lo"),
+    _mc.c.step_min <= sa.bindparam("hi"),
+)
+_META = (
+    sa.select(_mc.c.chunk_no, _mc.c.n, _mc.c.step_min, _mc.c.step_max, _mc.c.sorted, _mc.c.rollup)
+    .where(*_IN_RANGE)
+    .order_by(_mc.c.chunk_no)
+)
+_POINTS = (
+    sa.select(_mc.c.sorted, _mc.c.step_min, _mc.c.step_max, _mc.c.steps, _mc.c.times, _mc.c.vals)
+    .where(*_IN_RANGE)
+    .order_by(_mc.c.chunk_no)
+)
+_EDGES = sa.select(_mc.c.chunk_no, _mc.c.steps, _mc.c.times, _mc.c.vals).where(
+    _mc.c.run_id == sa.bindparam("run_id"),
+    _mc.c.key == sa.bindparam("key"),
+    _mc.c.chunk_no.in_(sa.bindparam("chunk_nos", expanding=True)),
+)
+
+
 def read_series(
     conn: Connection,
     run_id: str,
@@ -53,69 +84,68 @@ def read_series(
     step_min: int | None,
     step_max: int | None,
 ) -> MetricSeries:
+    """The series of ``key`` in ``run_id``, optionally limited to steps in [step_min, step_max]
+    (``total`` then counts the points in that range)."""
     if max_points is not None and (
         isinstance(max_points, bool) or not isinstance(max_points, int) or max_points < 1
     ):
         raise InvalidInput("max_points must be a positive integer", field="max_points")
     lo, hi = _check_bound(step_min, "step_min"), _check_bound(step_max, "step_max")
-    ms, mc = metric_summaries, metric_chunks
-    size = conn.execute(sa.select(ms.c.chunk_size).where(ms.c.run_id == run_id, ms.c.key == key)).scalar()
+    size = conn.execute(_CHUNK_SIZE, {"run_id": run_id, "key": key}).scalar()
     if size is None:
-        if conn.execute(sa.select(runs.c.id).where(runs.c.id == run_id)).first() is None:
+        if conn.execute(_RUN_EXISTS, {"run_id": run_id}).first() is None:
             raise NotFound(f"run {run_id!r} not found", field="run_id")
         raise NotFound(f"run {run_id!r} has no metric {key!r}", field="key")
-    where = [mc.c.run_id == run_id, mc.c.key == key]
-    if lo is not None:
-        where.append(mc.c.step_max >= lo)
-    if hi is not None:
-        where.append(mc.c.step_min <= hi)
+    params = {
+        "run_id": run_id,
+        "key": key,
+        "lo": -1 if lo is None else lo,
+        "hi": _STEP_LIMIT if hi is None else hi,
+    }
     if max_points is None:
-        return _full(conn, key, where, lo, hi)
-    meta = conn.execute(
-        sa.select(mc.c.chunk_no, mc.c.n, mc.c.step_min, mc.c.step_max, mc.c.sorted, mc.c.rollup)
-        .where(*where)
-        .order_by(mc.c.chunk_no)
-    ).all()
-    estimate = sum(int(r.n) for r in meta)
-    if estimate <= max(RAW_LIMIT, max_points) or len(meta) <= 2 or not _monotone(meta):
-        series = _full(conn, key, where, lo, hi)
-        steps, times, values = series.steps, series.times, series.values
-        idx = downsample(values, max_points)
-        if idx is None:
-            return series
-        return MetricSeries(key, steps[idx], times[idx], values[idx], series.total, downsampled=True)
-    result = _from_rollups(conn, key, where, meta, int(size), lo, hi, max_points)
-    if result is None:  # e.g. an edge chunk had no point in range: do it the slow, exact way
-        series = _full(conn, key, where, lo, hi)
-        idx = downsample(series.values, max_points)
-        if idx is None:
-            return series
-        steps, times, values = series.steps, series.times, series.values
-        return MetricSeries(key, steps[idx], times[idx], values[idx], series.total, downsampled=True)
-    return result
+        return _full(conn, key, params, lo, hi)
+    meta = conn.execute(_META, params).all()
+    columns = list(zip(*meta, strict=True)) if meta else [()] * 6
+    chunk_nos = np.array(columns[0], dtype=np.int64)
+    estimate = int(np.sum(np.array(columns[1], dtype=np.int64)))
+    monotone = _monotone(columns[4], columns[2], columns[3])
+    if estimate > max(RAW_LIMIT, max_points) and len(meta) > 2 and monotone:
+        result = _from_rollups(conn, key, params, chunk_nos, columns[5], int(size), lo, hi, max_points)
+        if result is not None:
+            return result
+        # e.g. an edge chunk had no point in the range: the exact way is always right
+    series = _full(conn, key, params, lo, hi)
+    idx = downsample(series.values, max_points)
+    if idx is None:
+        return series
+    steps, times, values = series.steps, series.times, series.values
+    return MetricSeries(key, steps[idx], times[idx], values[idx], series.total, downsampled=True)
 
 
-def _monotone(meta: Sequence[Any]) -> bool:
-    if not all(r.sorted for r in meta):
+def _monotone(sorted_flags: Sequence[Any], step_mins: Sequence[int], step_maxs: Sequence[int]) -> bool:
+    """Whether chunks in this order hold non-decreasing steps (so no sort is needed)."""
+    if not all(sorted_flags):
         return False
-    return all(meta[i].step_min >= meta[i - 1].step_max for i in range(1, len(meta)))
+    mins, maxs = np.array(step_mins, dtype=np.int64), np.array(step_maxs, dtype=np.int64)
+    return bool(np.all(mins[1:] >= maxs[:-1]))
 
 
-def _full(conn: Connection, key: str, where: list[Any], lo: int | None, hi: int | None) -> MetricSeries:
-    mc = metric_chunks
-    rows = conn.execute(
-        sa.select(mc.c.sorted, mc.c.step_min, mc.c.step_max, mc.c.steps, mc.c.times, mc.c.vals)
-        .where(*where)
-        .order_by(mc.c.chunk_no)
-    ).all()
-    parts = [decode_chunk(r.steps, r.times, r.vals) for r in rows]
-    if not parts:
+def _full(conn: Connection, key: str, params: dict[str, Any], lo: int | None, hi: int | None) -> MetricSeries:
+    rows = conn.execute(_POINTS, params).all()
+    if not rows:
         empty_f = np.empty(0, dtype=np.float64)
         return MetricSeries(key, np.empty(0, dtype=np.int64), empty_f, empty_f.copy(), 0)
-    steps = np.concatenate([p[0] for p in parts])
-    times = np.concatenate([p[1] for p in parts])
-    values = np.concatenate([p[2] for p in parts])
-    if not _monotone(rows):
+    flags, mins, maxs, steps_b, times_b, vals_b = zip(*rows, strict=True)
+    steps: Ints = np.concatenate([np.frombuffer(b, dtype="<i8") for b in steps_b]).astype(
+        np.int64, copy=False
+    )
+    times: Floats = np.concatenate([np.frombuffer(b, dtype="<f8") for b in times_b]).astype(
+        np.float64, copy=False
+    )
+    values: Floats = np.concatenate([np.frombuffer(b, dtype="<f8") for b in vals_b]).astype(
+        np.float64, copy=False
+    )
+    if not _monotone(flags, mins, maxs):
         order = np.argsort(steps, kind="stable")
         steps, times, values = steps[order], times[order], values[order]
     if lo is not None or hi is not None:
@@ -159,25 +189,22 @@ def downsample(values: Floats, max_points: int) -> Idx | None:
 def _from_rollups(
     conn: Connection,
     key: str,
-    where: list[Any],
-    meta: Sequence[Any],
+    params: dict[str, Any],
+    chunk_nos: Ints,
+    rollups: Sequence[bytes],
     size: int,
     lo: int | None,
     hi: int | None,
     max_points: int,
 ) -> MetricSeries | None:
-    mc = metric_chunks
-    first_no, last_no = int(meta[0].chunk_no), int(meta[-1].chunk_no)
-    edges = {
-        int(r.chunk_no): decode_chunk(r.steps, r.times, r.vals)
-        for r in conn.execute(
-            sa.select(mc.c.chunk_no, mc.c.steps, mc.c.times, mc.c.vals).where(
-                *where, mc.c.chunk_no.in_((first_no, last_no))
-            )
-        )
-    }
+    first_no, last_no = int(chunk_nos[0]), int(chunk_nos[-1])
+    edge_rows = conn.execute(
+        _EDGES, {"run_id": params["run_id"], "key": key, "chunk_nos": [first_no, last_no]}
+    )
+    edges = {int(r.chunk_no): decode_chunk(r.steps, r.times, r.vals) for r in edge_rows}
     # Units: single points of the two edge chunks (inside the range), blocks in between.
-    pieces: list[Floats] = []  # rows: count, then (pos, step, time, value) of min and of max
+    # Unit rows: count, then (position, step, time, value) of its min and of its max point.
+    pieces: list[Floats] = []
     for chunk_no in (first_no, last_no):
         steps, times, values = edges[chunk_no]
         keep = np.ones(len(steps), dtype=bool)
@@ -191,29 +218,28 @@ def _from_rollups(
         point = np.column_stack((pos, steps[keep], times[keep], values[keep])).astype(np.float64)
         pieces.append(np.column_stack((np.ones(len(pos)), point, point)))
     # Middle chunks are full (only a key's last chunk can be partial): size/64 blocks each.
-    mids = meta[1:-1]
     per_chunk = size // ROLLUP_SIZE
-    blocks = np.frombuffer(b"".join(r.rollup for r in mids), dtype=np.float64).reshape(-1, ROLLUP_FIELDS)
-    if len(blocks) != per_chunk * len(mids):
-        return None  # not the layout this path relies on: the exact way is always right
-    base = np.repeat(np.array([r.chunk_no for r in mids], dtype=np.float64) * size, per_chunk)
+    blocks = np.frombuffer(b"".join(rollups[1:-1]), dtype=np.float64).reshape(-1, ROLLUP_FIELDS)
+    if len(blocks) != per_chunk * (len(chunk_nos) - 2):
+        return None  # not the layout this path relies on
+    base = np.repeat(chunk_nos[1:-1].astype(np.float64) * size, per_chunk)
     middle = np.empty((len(blocks), 1 + ROLLUP_FIELDS), dtype=np.float64)
     middle[:, 0] = ROLLUP_SIZE
     middle[:, 1:] = blocks
     middle[:, 1] += base
     middle[:, 5] += base
     units = np.concatenate([pieces[0], middle, pieces[1]])
-    counts_i = units[:, 0].astype(np.int64)
-    total = int(counts_i.sum())
+    counts = units[:, 0].astype(np.int64)
+    total = int(counts.sum())
     buckets = max((max_points - 2) // 2, 1)
-    cum = np.cumsum(counts_i) - counts_i
-    bucket = cum * buckets // total
+    bucket = (np.cumsum(counts) - counts) * buckets // total
     starts = np.flatnonzero(np.r_[True, bucket[1:] != bucket[:-1]]).astype(np.intp)
     lows = _group_extreme(units[:, 4], starts, largest=False)
     highs = _group_extreme(units[:, 8], starts, largest=True)
-    chosen = np.concatenate((units[:1, 1:5], units[lows, 1:5], units[highs, 5:9], units[-1:, 5:9]))
     if max_points < 4:  # no room for buckets: first and last only
         chosen = np.concatenate((units[:1, 1:5], units[-1:, 5:9]))[:max_points]
+    else:
+        chosen = np.concatenate((units[:1, 1:5], units[lows, 1:5], units[highs, 5:9], units[-1:, 5:9]))
     _, first = np.unique(chosen[:, 0], return_index=True)
     picked = chosen[first]
     steps_out: Ints = picked[:, 1].astype(np.int64)
