@@ -46,22 +46,6 @@ def test_schema_module_matches_migrations(store: SqlStore) -> None:
     assert diff == []
 
 
-def test_sqlite_settings(tmp_path: object) -> None:
-    store = SqlStore(f"sqlite:///{tmp_path}/x.db")
-    try:
-        store.upgrade()
-        for db_conn in (store.database.write, store.database.read):
-            with db_conn() as conn:
-                assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-                assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
-                assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
-                assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() > 0
-        with store.database.read() as conn, pytest.raises(sa.exc.OperationalError):
-            conn.exec_driver_sql("DELETE FROM users")  # read connections are read-only
-    finally:
-        store.close()
-
-
 def test_in_memory_sqlite() -> None:
     store = SqlStore("sqlite://")
     store.upgrade()
