@@ -9,7 +9,6 @@ Stdlib-only: the client imports this module.
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,12 +39,29 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("RUNYARD_URL", "client", "http://127.0.0.1:8765", "Server URL the client and CLI talk to."),
     EnvVar("RUNYARD_API_KEY", "client", "", "API key sent as X-API-Key."),
     EnvVar("RUNYARD_PROJECT", "client", "default", "Project used by runyard.init() when none is given."),
-    EnvVar("RUNYARD_EXPERIMENT", "client", "default", "Experiment used by runyard.init() when none is given."),
+    EnvVar(
+        "RUNYARD_EXPERIMENT", "client", "default", "Experiment used by runyard.init() when none is given."
+    ),
     EnvVar("RUNYARD_RUN_ID", "client", "", "Run id to log into (set by `runyard launch`; resumes that run)."),
     EnvVar("RUNYARD_MODE", "client", "online", "online, offline (journal only, sync later) or disabled."),
-    EnvVar("RUNYARD_SPOOL_DIR", "client", "~/.runyard/spool", "Where journals go when the server cannot be reached; put it on shared storage."),
-    EnvVar("RUNYARD_CONFIG", "client", "~/.config/runyard/config.toml", "Config file with url and api_key (written by `runyard server` for a local server)."),
-    EnvVar("RUNYARD_MAX_BUFFER_POINTS", "client", "1000000", "Points the client holds in memory before spilling to the journal."),
+    EnvVar(
+        "RUNYARD_SPOOL_DIR",
+        "client",
+        "~/.runyard/spool",
+        "Where journals go when the server cannot be reached; put it on shared storage.",
+    ),
+    EnvVar(
+        "RUNYARD_CONFIG",
+        "client",
+        "~/.config/runyard/config.toml",
+        "Config file with url and api_key (written by `runyard server` for a local server).",
+    ),
+    EnvVar(
+        "RUNYARD_MAX_BUFFER_POINTS",
+        "client",
+        "1000000",
+        "Points the client holds in memory before spilling to the journal.",
+    ),
     EnvVar("TRACKER_API", "client", "", "Seed-compatible alias of RUNYARD_URL."),
     EnvVar("TRACKER_API_KEY", "client", "", "Seed-compatible alias of RUNYARD_API_KEY."),
     EnvVar("EXPERIMENT_ID", "client", "", "Seed-compatible: log runs into this experiment id."),
@@ -74,8 +90,18 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "Longest run.finish() retries a reachable server before leaving the rest in the journal.",
     ),
     # server
-    EnvVar("RUNYARD_DATA_DIR", "server", "~/.local/share/runyard", "Server data directory (SQLite database, uploaded artifacts)."),
-    EnvVar("RUNYARD_DATABASE_URL", "server", "", "SQLAlchemy URL; default sqlite:///$RUNYARD_DATA_DIR/runyard.db. postgresql+psycopg://… for groups."),
+    EnvVar(
+        "RUNYARD_DATA_DIR",
+        "server",
+        "~/.local/share/runyard",
+        "Server data directory (SQLite database, uploaded artifacts).",
+    ),
+    EnvVar(
+        "RUNYARD_DATABASE_URL",
+        "server",
+        "",
+        "SQLAlchemy URL; default sqlite:///$RUNYARD_DATA_DIR/runyard.db. postgresql+psycopg://… for groups.",
+    ),
     EnvVar("RUNYARD_HOST", "server", "127.0.0.1", "Address the server listens on."),
     EnvVar("RUNYARD_PORT", "server", "8765", "Port the server listens on."),
     EnvVar("RUNYARD_MAX_BODY_MB", "server", "64", "Largest request body accepted, in MiB (413 above it)."),
@@ -103,6 +129,8 @@ def config_file_path() -> Path:
 
 def read_config_file(path: Path | None = None) -> dict[str, Any]:
     """The client config file as a dict; {} when it does not exist."""
+    import tomllib  # only when a config file is read: keeps the client's first init() quick
+
     path = path or config_file_path()
     try:
         with path.open("rb") as f:
@@ -180,15 +208,27 @@ class Settings:
             data_dir=data_dir,
             database_url=database_url,
             host=o.get("host") or env("RUNYARD_HOST") or default("RUNYARD_HOST"),
-            port=_int(o.get("port") or env("RUNYARD_PORT") or default("RUNYARD_PORT"), "RUNYARD_PORT", 1, 65535),
+            port=_int(
+                o.get("port") or env("RUNYARD_PORT") or default("RUNYARD_PORT"), "RUNYARD_PORT", 1, 65535
+            ),
             max_body_bytes=_int(
                 o.get("max_body_mb") or env("RUNYARD_MAX_BODY_MB") or default("RUNYARD_MAX_BODY_MB"),
-                "RUNYARD_MAX_BODY_MB", 1, 4096,
-            ) * 1024 * 1024,
+                "RUNYARD_MAX_BODY_MB",
+                1,
+                4096,
+            )
+            * 1024
+            * 1024,
             max_artifact_bytes=_int(
-                o.get("max_artifact_mb") or env("RUNYARD_MAX_ARTIFACT_MB") or default("RUNYARD_MAX_ARTIFACT_MB"),
-                "RUNYARD_MAX_ARTIFACT_MB", 1, 1 << 20,
-            ) * 1024 * 1024,
+                o.get("max_artifact_mb")
+                or env("RUNYARD_MAX_ARTIFACT_MB")
+                or default("RUNYARD_MAX_ARTIFACT_MB"),
+                "RUNYARD_MAX_ARTIFACT_MB",
+                1,
+                1 << 20,
+            )
+            * 1024
+            * 1024,
             log_level=o.get("log_level") or env("RUNYARD_LOG_LEVEL") or default("RUNYARD_LOG_LEVEL"),
         )
 
