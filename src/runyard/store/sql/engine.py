@@ -18,7 +18,7 @@ Driver errors are translated at this boundary: a missing table becomes ``SchemaO
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -30,7 +30,7 @@ from sqlalchemy.pool import StaticPool
 from runyard.errors import InvalidInput, SchemaOutdated, StoreUnavailable
 from runyard.store.sql.checkpoint import Checkpointer
 
-__all__ = ["Database"]
+__all__ = ["Database", "driver_rows"]
 
 _SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
@@ -68,7 +68,16 @@ class Database:
         self._memory = self.is_sqlite and parsed.database in (None, "", ":memory:")
         self.checkpointer: Checkpointer | None = None
         if not self.is_sqlite:
-            self._writer = sa.create_engine(parsed, pool_size=10, max_overflow=20, pool_pre_ping=True)
+            # prepare_threshold=None: no server-side prepared statements. After five runs
+            # PostgreSQL may switch those to a generic plan, which for a skewed column
+            # (one experiment holding most runs) picked a 100x slower search plan.
+            self._writer = sa.create_engine(
+                parsed,
+                pool_size=10,
+                max_overflow=20,
+                pool_pre_ping=True,
+                connect_args={"prepare_threshold": None},
+            )
             self._reader = self._writer
         elif self._memory:
             self._writer = _sqlite_engine(parsed, begin="BEGIN IMMEDIATE", poolclass=StaticPool)
@@ -142,6 +151,27 @@ class Database:
         self._writer.dispose()
         if self._reader is not self._writer:
             self._reader.dispose()
+
+
+def driver_rows(conn: Connection, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Rows of a hand-written query (``?`` placeholders) run by the driver itself, inside
+    ``conn``'s transaction.
+
+    For the queries that move metric blobs: SQLAlchemy's row handling is not needed there,
+    and on PostgreSQL a binary cursor returns bytea as raw bytes instead of hex text
+    (reading 100,000 points: 23 ms in text, 8 ms in binary).
+    """
+    driver = conn.connection.driver_connection
+    if conn.dialect.name == "postgresql":
+        with driver.cursor(binary=True) as cur:  # type: ignore[union-attr]
+            cur.execute(sql.replace("?", "%s"), params)
+            rows: list[tuple[Any, ...]] = cur.fetchall()
+            return rows
+    cursor = driver.execute(sql, params)  # type: ignore[union-attr]
+    try:
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
 
 
 def _sqlite_engine(

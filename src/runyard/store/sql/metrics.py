@@ -23,7 +23,8 @@ from sqlalchemy.engine import Connection, RowMapping
 from runyard.entities import MetricColumns, MetricSummary
 from runyard.errors import InvalidInput
 from runyard.store.sql.common import chunked, has_control
-from runyard.store.sql.schema import metric_chunks, metric_summaries
+from runyard.store.sql.engine import driver_rows
+from runyard.store.sql.schema import metric_summaries
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -269,46 +270,26 @@ def load_summaries(
 
 
 # What an append needs to know per key: its summary and, when the tail chunk is partly filled,
-# that chunk's points (chunk number count // chunk_size exists only then), in one query.
-_ms, _mc = metric_summaries, metric_chunks
-_STATE_COLUMNS = (
-    _ms.c.key,
-    _ms.c.chunk_size,
-    _ms.c.count,
-    _ms.c.min,
-    _ms.c.max,
-    _mc.c.rollup,
-    _mc.c.steps,
-    _mc.c.times,
-    _mc.c.vals,
+# that chunk (chunk number count // chunk_size exists only then), in one query.
+_STATE_SQL = (
+    'SELECT s."key", s."chunk_size", s."count", s."min", s."max", c."rollup", c."steps", c."times", c."vals" '
+    "FROM metric_summaries s LEFT OUTER JOIN metric_chunks c "
+    'ON c."run_id" = s."run_id" AND c."key" = s."key" AND c."chunk_no" = s."count" / s."chunk_size" '
+    'WHERE s."run_id" = ?'
 )
-_STATE_FROM = _ms.outerjoin(
-    _mc,
-    sa.and_(
-        _mc.c.run_id == _ms.c.run_id,
-        _mc.c.key == _ms.c.key,
-        _mc.c.chunk_no == _ms.c.count // _ms.c.chunk_size,
-    ),
-)
-_STATE_OF_KEYS = (
-    sa.select(*_STATE_COLUMNS)
-    .select_from(_STATE_FROM)
-    .where(_ms.c.run_id == sa.bindparam("run_id"), _ms.c.key.in_(sa.bindparam("keys", expanding=True)))
-)
-_STATE_OF_RUN = (
-    sa.select(*_STATE_COLUMNS).select_from(_STATE_FROM).where(_ms.c.run_id == sa.bindparam("run_id"))
-)
+_STATE_FIELDS = ("key", "chunk_size", "count", "min", "max", "rollup", "steps", "times", "vals")
 
 
-def _state(conn: Connection, run_id: str, keys: list[str]) -> dict[str, RowMapping]:
+def _state(conn: Connection, run_id: str, keys: list[str]) -> dict[str, dict[str, Any]]:
     if len(keys) > 2000:  # cheaper to read them all than to send thousands of parameters
         wanted = set(keys)
-        rows = conn.execute(_STATE_OF_RUN, {"run_id": run_id}).mappings()
-        return {m["key"]: m for m in rows if m["key"] in wanted}
-    state: dict[str, RowMapping] = {}
+        rows = driver_rows(conn, _STATE_SQL, (run_id,))
+        return {r[0]: dict(zip(_STATE_FIELDS, r, strict=True)) for r in rows if r[0] in wanted}
+    state: dict[str, dict[str, Any]] = {}
     for batch in chunked(keys):
-        rows = conn.execute(_STATE_OF_KEYS, {"run_id": run_id, "keys": batch}).mappings()
-        state.update((m["key"], m) for m in rows)
+        sql = f'{_STATE_SQL} AND s."key" IN ({", ".join("?" * len(batch))})'
+        for r in driver_rows(conn, sql, (run_id, *batch)):
+            state[r[0]] = dict(zip(_STATE_FIELDS, r, strict=True))
     return state
 
 

@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection
 
 from runyard.entities import MetricSeries
 from runyard.errors import InvalidInput, NotFound
+from runyard.store.sql.engine import driver_rows
 from runyard.store.sql.metrics import ROLLUP_FIELDS, ROLLUP_SIZE, Floats, Ints, decode_chunk
 from runyard.store.sql.schema import metric_chunks, metric_summaries, runs
 
@@ -50,28 +51,20 @@ _CHUNK_SIZE = sa.select(metric_summaries.c.chunk_size).where(
     metric_summaries.c.run_id == sa.bindparam("run_id"), metric_summaries.c.key == sa.bindparam("key")
 )
 _RUN_EXISTS = sa.select(runs.c.id).where(runs.c.id == sa.bindparam("run_id"))
-# Chunks that may hold points in [lo, hi]; statements are built once (building costs more
-# than running them).
-_IN_RANGE = (
-    _mc.c.run_id == sa.bindparam("run_id"),
-    _mc.c.key == sa.bindparam("key"),
-    _mc.c.step_max >= sa.bindparam("lo"),
-    _mc.c.step_min <= sa.bindparam("hi"),
+# Chunks that may hold points in [lo, hi]. Hand-written and run by the driver (see
+# engine.driver_rows): these move the blobs.
+_IN_RANGE = 'WHERE "run_id" = ? AND "key" = ? AND "step_max" >= ? AND "step_min" <= ?'
+_META_SQL = (
+    'SELECT "chunk_no", "n", "step_min", "step_max", "sorted", "rollup" FROM metric_chunks '
+    f'{_IN_RANGE} ORDER BY "chunk_no"'
 )
-_META = (
-    sa.select(_mc.c.chunk_no, _mc.c.n, _mc.c.step_min, _mc.c.step_max, _mc.c.sorted, _mc.c.rollup)
-    .where(*_IN_RANGE)
-    .order_by(_mc.c.chunk_no)
+_POINTS_SQL = (
+    'SELECT "sorted", "step_min", "step_max", "steps", "times", "vals" FROM metric_chunks '
+    f'{_IN_RANGE} ORDER BY "chunk_no"'
 )
-_POINTS = (
-    sa.select(_mc.c.sorted, _mc.c.step_min, _mc.c.step_max, _mc.c.steps, _mc.c.times, _mc.c.vals)
-    .where(*_IN_RANGE)
-    .order_by(_mc.c.chunk_no)
-)
-_EDGES = sa.select(_mc.c.chunk_no, _mc.c.steps, _mc.c.times, _mc.c.vals).where(
-    _mc.c.run_id == sa.bindparam("run_id"),
-    _mc.c.key == sa.bindparam("key"),
-    _mc.c.chunk_no.in_(sa.bindparam("chunk_nos", expanding=True)),
+_EDGES_SQL = (
+    'SELECT "chunk_no", "steps", "times", "vals" FROM metric_chunks '
+    'WHERE "run_id" = ? AND "key" = ? AND "chunk_no" IN (?, ?)'
 )
 
 
@@ -96,15 +89,10 @@ def read_series(
         if conn.execute(_RUN_EXISTS, {"run_id": run_id}).first() is None:
             raise NotFound(f"run {run_id!r} not found", field="run_id")
         raise NotFound(f"run {run_id!r} has no metric {key!r}", field="key")
-    params = {
-        "run_id": run_id,
-        "key": key,
-        "lo": -1 if lo is None else lo,
-        "hi": _STEP_LIMIT if hi is None else hi,
-    }
+    params = (run_id, key, -1 if lo is None else lo, _STEP_LIMIT if hi is None else hi)
     if max_points is None:
         return _full(conn, key, params, lo, hi)
-    meta = conn.execute(_META, params).all()
+    meta = driver_rows(conn, _META_SQL, params)
     columns = list(zip(*meta, strict=True)) if meta else [()] * 6
     chunk_nos = np.array(columns[0], dtype=np.int64)
     estimate = int(np.sum(np.array(columns[1], dtype=np.int64)))
@@ -130,8 +118,10 @@ def _monotone(sorted_flags: Sequence[Any], step_mins: Sequence[int], step_maxs: 
     return bool(np.all(mins[1:] >= maxs[:-1]))
 
 
-def _full(conn: Connection, key: str, params: dict[str, Any], lo: int | None, hi: int | None) -> MetricSeries:
-    rows = conn.execute(_POINTS, params).all()
+def _full(
+    conn: Connection, key: str, params: tuple[Any, ...], lo: int | None, hi: int | None
+) -> MetricSeries:
+    rows = driver_rows(conn, _POINTS_SQL, params)
     if not rows:
         empty_f = np.empty(0, dtype=np.float64)
         return MetricSeries(key, np.empty(0, dtype=np.int64), empty_f, empty_f.copy(), 0)
@@ -189,7 +179,7 @@ def downsample(values: Floats, max_points: int) -> Idx | None:
 def _from_rollups(
     conn: Connection,
     key: str,
-    params: dict[str, Any],
+    params: tuple[Any, ...],
     chunk_nos: Ints,
     rollups: Sequence[bytes],
     size: int,
@@ -198,10 +188,8 @@ def _from_rollups(
     max_points: int,
 ) -> MetricSeries | None:
     first_no, last_no = int(chunk_nos[0]), int(chunk_nos[-1])
-    edge_rows = conn.execute(
-        _EDGES, {"run_id": params["run_id"], "key": key, "chunk_nos": [first_no, last_no]}
-    )
-    edges = {int(r.chunk_no): decode_chunk(r.steps, r.times, r.vals) for r in edge_rows}
+    edge_rows = driver_rows(conn, _EDGES_SQL, (params[0], key, first_no, last_no))
+    edges = {int(r[0]): decode_chunk(r[1], r[2], r[3]) for r in edge_rows}
     # Units: single points of the two edge chunks (inside the range), blocks in between.
     # Unit rows: count, then (position, step, time, value) of its min and of its max point.
     pieces: list[Floats] = []
