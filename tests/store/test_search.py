@@ -8,7 +8,7 @@ import sqlalchemy as sa
 
 from runyard.entities import Experiment, RunCreate, RunQuery, RunStatus
 from runyard.errors import InvalidInput
-from runyard.store.sql import SqlStore
+from runyard.store.sql import SqlStore, search
 from runyard.store.sql.schema import runs as runs_table
 from tests.store.helpers import cols
 
@@ -110,8 +110,27 @@ ALL_NEWEST_FIRST = ["r5", "r4", "r3", "r2", "r1", "r0"]
         (("id", "!=", "nope"), ALL_NEWEST_FIRST),
     ],
 )
-def test_filters(world: World, flt: tuple[str, str, object], expected: list[str]) -> None:
+@pytest.mark.parametrize("candidates", [1000, 0], ids=["narrowed", "index-walk"])
+def test_filters(
+    world: World,
+    flt: tuple[str, str, object],
+    expected: list[str],
+    candidates: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Both plans: a short candidate list from a selective filter, and walking the sort index."""
+    monkeypatch.setattr(search, "CANDIDATES", candidates)
     assert world.search(flt) == expected
+    assert world.search(flt, sort="metrics.loss.last", descending=False) == [
+        k for k in world.search(sort="metrics.loss.last", descending=False) if k in expected
+    ]
+
+
+def test_filter_matching_nothing(world: World) -> None:
+    page = world.store.search_runs(
+        RunQuery(experiment_id=world.exp.id, filters=(("params.lr", ">", 99),), with_total=True)
+    )
+    assert page.runs == () and page.total == 0 and page.next_offset is None
 
 
 def test_filters_are_anded(world: World) -> None:

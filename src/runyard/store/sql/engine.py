@@ -12,7 +12,8 @@ PostgreSQL uses an ordinary pool; writers that could race take row locks or use
 ``ON CONFLICT`` (see ``Database.insert_new``).
 
 Driver errors are translated at this boundary: a missing table becomes ``SchemaOutdated``
-(the fix is ``runyard db upgrade``), a lost connection ``StoreUnavailable``.
+(the fix is ``runyard db upgrade``), a lost connection ``StoreUnavailable``, a unique key
+violated by a concurrent request ``AlreadyExists``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import StaticPool
 
-from runyard.errors import InvalidInput, SchemaOutdated, StoreUnavailable
+from runyard.errors import AlreadyExists, InvalidInput, SchemaOutdated, StoreUnavailable
 from runyard.store.sql.checkpoint import Checkpointer
 
 __all__ = ["Database", "driver_rows"]
@@ -220,6 +221,10 @@ def _translated() -> Iterator[None]:
         text = str(exc.orig).lower()
         if "no such table" in text or getattr(exc.orig, "sqlstate", None) == "42P01":
             raise SchemaOutdated(f"the database has no Runyard schema: {_UPGRADE_HINT}") from exc
+        if isinstance(exc, sa.exc.IntegrityError) and (
+            "unique constraint" in text or getattr(exc.orig, "sqlstate", None) == "23505"
+        ):  # checked before writing, so only a concurrent request gets here
+            raise AlreadyExists(f"a concurrent request created the same record: {exc.orig}") from exc
         if isinstance(exc, sa.exc.OperationalError) or exc.connection_invalidated:
             raise StoreUnavailable(f"the database cannot be reached: {exc.orig}") from exc
         raise

@@ -8,9 +8,15 @@ one page: for ``metrics.loss.last`` first the runs that have a value (walking
 then the text ones, then the runs without the param. Runs missing the sort value therefore
 come last in both directions. Ties break on the run id, in the sort's direction.
 
+When a filter that can use an index matches few runs (``CANDIDATES``), its run ids lead the
+query instead, so a selective filter does not walk every run either (see ``_narrow``).
+
 Field syntax: ``params.<key>`` (dotted config keys as flattened), ``metrics.<key>`` with an
 optional ``.last``/``.min``/``.max``/``.count`` suffix (default ``.last``; a metric key
-that itself ends in one of those words must be given with the suffix).
+that itself ends in one of those words must be given with the suffix). A params filter
+compares numerically when its value is a number (or a numeric string), else as text.
+``!=`` on params and metrics matches runs that have the field with another value (as in
+SQL); on tags it matches runs without the tag. ``~`` is a case-insensitive substring match.
 """
 
 from __future__ import annotations
@@ -67,6 +73,7 @@ FILTER_FIELDS = (
 _SORT_COLUMNS = ("created_at", "updated_at", "started_at", "ended_at", "name", "status")
 SORT_FIELDS = (*_SORT_COLUMNS, "params.<key>", "metrics.<key>[.last|.min|.max|.count]")
 MAX_LIMIT = 1000
+CANDIDATES = 1000  # see _narrow
 
 
 def _bad_filter(message: str) -> InvalidInput:
@@ -103,7 +110,21 @@ def _check_op(name: str, op: str, allowed: tuple[str, ...]) -> None:
         raise _bad_filter(f"operator {op!r} does not apply to {name}; use one of: {' '.join(allowed)}")
 
 
-def build_filter(name: Any, op: Any, value: Any) -> Where:
+def _exists(*where: Any) -> Where:
+    """A correlated EXISTS on the outer ``runs`` row only."""
+    return sa.exists().where(*where).correlate(runs)
+
+
+@dataclass(frozen=True, slots=True)
+class Built:
+    """A filter as a WHERE term on ``runs``; ``probe``, when the filter can walk an index,
+    selects the ids of the runs it matches (see ``_narrow``)."""
+
+    where: Where
+    probe: Any = None
+
+
+def build_filter(name: Any, op: Any, value: Any) -> Built:
     if not isinstance(name, str) or not isinstance(op, str):
         raise _bad_filter("a filter is (field, operator, value)")
     rp, ms = run_params, metric_summaries
@@ -118,12 +139,15 @@ def build_filter(name: Any, op: Any, value: Any) -> Where:
             if text is None:
                 raise _bad_filter(f"{name}: a filter value is needed")
             cond = _text_compare(rp.c.text_value, op, text)
-        return sa.exists().where(rp.c.run_id == runs.c.id, rp.c.key == key, cond)
+        probe = None if op in ("!=", "~") else sa.select(rp.c.run_id).where(rp.c.key == key, cond)
+        return Built(_exists(rp.c.run_id == runs.c.id, rp.c.key == key, cond), probe)
     if name.startswith("metrics.") and len(name) > len("metrics."):
         key, stat = _metric_field(name[len("metrics.") :], field_name="filter")
         _check_op(name, op, tuple(_COMPARE))
         cond = _COMPARE[op](ms.c[stat], _number(name, value))
-        return sa.exists().where(ms.c.run_id == runs.c.id, ms.c.key == key, cond)
+        indexed = stat != "count" and op != "!="
+        probe = sa.select(ms.c.run_id).where(ms.c.key == key, cond) if indexed else None
+        return Built(_exists(ms.c.run_id == runs.c.id, ms.c.key == key, cond), probe)
     if name == "status":
         _check_op(name, op, ("=", "!="))
         try:
@@ -131,20 +155,23 @@ def build_filter(name: Any, op: Any, value: Any) -> Where:
         except ValueError:
             valid = ", ".join(s.value for s in RunStatus)
             raise _bad_filter(f"status {value!r} is not one of: {valid}") from None
-        return _COMPARE[op](runs.c.status, status.value)  # type: ignore[no-any-return]
+        return Built(_COMPARE[op](runs.c.status, status.value))
     if name == "tags":
         _check_op(name, op, ("=", "!=", "~"))
         text = param_text(value) or ""
-        has = sa.exists().where(
+        has = _exists(
             run_tags.c.run_id == runs.c.id, _text_compare(run_tags.c.tag, "~" if op == "~" else "=", text)
         )
-        return ~has if op == "!=" else has
+        if op == "!=":
+            return Built(~has)
+        probe = sa.select(run_tags.c.run_id).where(run_tags.c.tag == text) if op == "=" else None
+        return Built(has, probe)
     if name in _TEXT_FIELDS:
         _check_op(name, op, OPERATORS)
-        return _text_compare(runs.c[name], op, param_text(value) or "")
+        return Built(_text_compare(runs.c[name], op, param_text(value) or ""))
     if name in _NUMBER_FIELDS:
         _check_op(name, op, tuple(_COMPARE))
-        return _COMPARE[op](runs.c[name], _number(name, value))  # type: ignore[no-any-return]
+        return Built(_COMPARE[op](runs.c[name], _number(name, value)))
     raise _bad_filter(f"unknown filter field {name!r}; use one of: {', '.join(FILTER_FIELDS)}")
 
 
@@ -154,7 +181,7 @@ class Segment:
 
     order: list[Any]
     where: list[Where] = field(default_factory=list)
-    join: tuple[sa.Table, Where] | None = None
+    join: tuple[sa.FromClause, Where] | None = None
 
 
 def _newest_first() -> list[Any]:
@@ -176,7 +203,7 @@ def sort_segments(sort: Any, descending: bool) -> list[Segment]:
         return [first, Segment(_newest_first(), [col.is_(None)])]
     if sort.startswith("params.") and len(sort) > len("params."):
         key = sort[len("params.") :]
-        rp = run_params
+        rp = run_params.alias("sort_param")  # distinct from the filters' EXISTS subqueries
         on = sa.and_(rp.c.run_id == runs.c.id, rp.c.key == key)
         has_value = sa.or_(rp.c.num_value.is_not(None), rp.c.text_value.is_not(None))
         return [
@@ -186,16 +213,16 @@ def sort_segments(sort: Any, descending: bool) -> list[Segment]:
                 [rp.c.num_value.is_(None), rp.c.text_value.is_not(None)],
                 (rp, on),
             ),
-            Segment(_newest_first(), [~sa.exists().where(on, has_value)]),
+            Segment(_newest_first(), [~_exists(on, has_value)]),
         ]
     if sort.startswith("metrics.") and len(sort) > len("metrics."):
         key, stat = _metric_field(sort[len("metrics.") :], field_name="sort")
-        ms = metric_summaries
+        ms = metric_summaries.alias("sort_metric")
         on = sa.and_(ms.c.run_id == runs.c.id, ms.c.key == key)
         value = ms.c[stat]
         return [
             Segment([direct(value), direct(ms.c.run_id)], [value.is_not(None)], (ms, on)),
-            Segment(_newest_first(), [~sa.exists().where(on, value.is_not(None))]),
+            Segment(_newest_first(), [~_exists(on, value.is_not(None))]),
         ]
     raise InvalidInput(f"unknown sort field {sort!r}; use one of: {', '.join(SORT_FIELDS)}", field="sort")
 
@@ -210,6 +237,26 @@ def _select(what: Any, seg: Segment | None, base: list[Where]) -> Any:
     return sa.select(what).select_from(source).where(*where)
 
 
+def _narrow(conn: Connection, probes: list[Any]) -> list[str] | None:
+    """The ids matched by the most selective filter, if one matches at most
+    ``CANDIDATES`` runs (in any experiment); None when every filter matches more.
+
+    Walking the sort's index and checking each run against the filters finds a page in a
+    few ms while the filters match a good share of runs, but walks every run when they
+    match few (a seed, a typo'd value): 600 ms over 100,000 runs on SQLite. A bounded read of each
+    filter's own index tells which case this is, and a short id list then leads the query.
+    """
+    best, fewest = None, CANDIDATES + 1
+    for probe in probes:
+        bounded = probe.limit(CANDIDATES + 1).subquery()
+        count = conn.execute(sa.select(sa.func.count()).select_from(bounded)).scalar_one()
+        if count < fewest:
+            best, fewest = probe, count
+            if not count:
+                return []
+    return None if best is None else list(conn.execute(best).scalars())
+
+
 def search_runs(conn: Connection, query: RunQuery) -> RunPage:
     limit, offset = query.limit, query.offset
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
@@ -221,11 +268,22 @@ def search_runs(conn: Connection, query: RunQuery) -> RunPage:
         base.append(runs.c.experiment_id == query.experiment_id)
     if query.project_id is not None:
         base.append(runs.c.project_id == query.project_id)
+    probes = []
     for item in query.filters:
         if not isinstance(item, tuple | list) or len(item) != 3:
             raise _bad_filter("a filter is (field, operator, value)")
-        base.append(build_filter(*item))
+        built = build_filter(*item)
+        base.append(built.where)
+        if built.probe is not None:
+            probes.append(built.probe)
     segments = sort_segments(query.sort, bool(query.descending))
+    candidates = _narrow(conn, probes)
+    if candidates == []:
+        return RunPage(
+            runs=(), offset=offset, limit=limit, next_offset=None, total=0 if query.with_total else None
+        )
+    if candidates is not None:
+        base.append(runs.c.id.in_(candidates))
 
     ids: list[str] = []
     need, skip = limit + 1, offset  # one extra row tells whether there is a next page

@@ -10,6 +10,7 @@ read, not a write, on nearly every request.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import re
@@ -67,8 +68,10 @@ def verify_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(digest, expected)
 
 
-# Checked against when the user does not exist, so both failures cost the same time.
-_DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
+@functools.cache
+def _dummy_hash() -> str:
+    """Checked against when the user does not exist, so both failures cost the same time."""
+    return hash_password(secrets.token_urlsafe(16))
 
 
 def _user(row: Row[tuple[object, ...]]) -> User:
@@ -134,7 +137,7 @@ def check_password(db: Database, username: str, password: str) -> User:
     with db.read() as conn:  # scrypt runs after the read transaction, not inside it
         row = conn.execute(sa.select(users).where(users.c.username == username)).first()
     stored = row._mapping["password_hash"] if row is not None else None
-    ok = verify_password(password, stored or _DUMMY_HASH)
+    ok = verify_password(password, stored or _dummy_hash())
     if row is None or stored is None or not ok:
         raise Unauthorized(_BAD_CREDENTIALS)
     return _user(row)
