@@ -23,7 +23,7 @@ find_bindir() {
         return 0
     fi
     # Debian keeps the server binaries out of PATH; take the newest version installed.
-    for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k4 -n -r); do
+    for dir in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -t/ -k5 -n -r); do
         if [[ -x $dir/pg_ctl && -x $dir/initdb ]]; then
             echo "$dir"
             return 0
