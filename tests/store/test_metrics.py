@@ -11,8 +11,9 @@ import sqlalchemy as sa
 from runyard.entities import MetricColumns
 from runyard.errors import InvalidInput, NotFound
 from runyard.store.sql import SqlStore
+from runyard.store.sql.metrics import decode_chunk, rollup
 from runyard.store.sql.schema import metric_chunks
-from runyard.store.sql.series import RAW_LIMIT
+from runyard.store.sql.series import RAW_LIMIT, downsample
 from tests.store.helpers import T0, cols
 
 NONFINITE = [1.5, math.nan, math.inf, -math.inf, -0.0, 5e-324, 1.7976931348623157e308, -2.0]
@@ -250,3 +251,48 @@ def test_all_nan_downsample(store: SqlStore, run_id: str) -> None:
     store.log_metrics(run_id, {"y": cols(range(5000), [math.nan] * 5000)})
     s = store.metric_series(run_id, "y", max_points=100)
     assert len(s.values) <= 100 and bool(np.isnan(s.values).all())
+
+
+def test_rollups_stay_exact_under_uneven_appends(make_store: Callable[..., SqlStore], run_id: str) -> None:
+    """Tails are rewritten keeping their unchanged rollup blocks: every stored rollup must
+    equal the one computed from the chunk's points, and the rollup downsample must agree."""
+    store = make_store(chunk_size=1024)
+    rng = np.random.default_rng(7)
+    n = RAW_LIMIT + 20_000
+    values = rng.normal(size=n)
+    values[rng.integers(0, n, 500)] = np.nan
+    values[77_777] = 99.0
+    values[12_345] = -99.0
+    start = 0
+    while start < n:
+        size = int(rng.choice([1, 3, 63, 64, 65, 700, 5000]))
+        part = slice(start, min(start + size, n))
+        store.log_metrics(run_id, {"y": cols(range(part.start, part.stop), values[part].tolist())})
+        start = part.stop
+    with store.database.read() as conn:
+        rows = conn.execute(
+            sa.select(
+                metric_chunks.c.steps, metric_chunks.c.times, metric_chunks.c.vals, metric_chunks.c.rollup
+            )
+        ).all()
+    for steps_b, times_b, vals_b, stored in rows:
+        expected = rollup(*decode_chunk(steps_b, times_b, vals_b))
+        assert np.array_equal(np.frombuffer(stored).reshape(expected.shape), expected, equal_nan=True)
+    s = store.metric_series(run_id, "y", max_points=400)
+    assert len(s.values) <= 400 and 99.0 in s.values and -99.0 in s.values
+    assert s.steps[0] == 0 and s.steps[-1] == n - 1 and s.total == n
+    assert np.array_equal(s.values, values[s.steps], equal_nan=True)
+
+
+def test_downsample_function_keeps_bucket_extremes() -> None:
+    rng = np.random.default_rng(3)
+    values = rng.normal(size=10_000)
+    values[::97] = np.nan
+    idx = downsample(values, 102)
+    assert idx is not None and len(idx) <= 102 and idx[0] == 0 and idx[-1] == 9_999
+    buckets = 50
+    for b in range(buckets):
+        lo, hi = b * 10_000 // buckets, (b + 1) * 10_000 // buckets
+        chunk = values[lo:hi]
+        assert lo + int(np.nanargmin(chunk)) in idx and lo + int(np.nanargmax(chunk)) in idx
+    assert downsample(values, 10_000) is None
