@@ -173,12 +173,12 @@ def bench_search(store: SqlStore, rng: np.random.Generator, n_runs: int) -> dict
     fill_runs(store, exp.id, exp.project_id, n_runs, rng)
     print(f"  (filled {n_runs} runs in {time.perf_counter() - start:.1f} s)", file=sys.stderr)
 
-    def query(**kwargs: object) -> Callable[[], object]:
+    def query(n: int = 50, **kwargs: object) -> Callable[[], object]:
         q = RunQuery(experiment_id=exp.id, limit=50, **kwargs)  # type: ignore[arg-type]
 
         def run() -> object:
             page = store.search_runs(q)
-            assert len(page.runs) == 50
+            assert len(page.runs) == n
             return page
 
         return run
@@ -191,6 +191,9 @@ def bench_search(store: SqlStore, rng: np.random.Generator, n_runs: int) -> dict
         "  same, descending, ms": timed(query(filters=lr_filter, sort="metrics.loss.last"), 20),
         "  same, page at offset 5000, ms": timed(
             query(filters=lr_filter, sort="metrics.loss.min", descending=False, offset=5000), 5
+        ),
+        "  selective: params.seed=77777, same sort, ms": timed(
+            query(filters=(("params.seed", "=", 77777),), sort="metrics.loss.last", descending=False, n=1), 20
         ),
         "  params.optimizer.name=adam, sort created_at desc, ms": timed(
             query(filters=(("params.optimizer.name", "=", "adam"),)), 20
