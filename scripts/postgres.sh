@@ -4,6 +4,8 @@
 #   scripts/postgres.sh start [PORT]   prints two lines: the server's directory, then its URL
 #   scripts/postgres.sh stop DIR       stops the server started in DIR and removes DIR
 #
+# With PG_OWNER_PID set, a detached watcher stops the server once that process is gone, so
+# a test run that is killed (and never reaches its teardown) leaves no server behind.
 # Installs Debian's `postgresql` package when initdb/pg_ctl are missing (needs root and apt).
 # PostgreSQL refuses to run as root, so as root the server runs as the `postgres` system user
 # (created by the package). The cluster lives in a fresh directory under ${TMPDIR:-/tmp}, its
@@ -80,6 +82,9 @@ start() {
     "${as_user[@]}" "$bindir/createdb" -h "$dir" -p "$port" -U runyard runyard \
         || die "createdb failed"
     echo "$bindir" >"$dir/bindir"
+    if [[ -n ${PG_OWNER_PID:-} ]]; then
+        setsid bash "$0" watch "$PG_OWNER_PID" "$dir" </dev/null >/dev/null 2>&1 &
+    fi
     echo "$dir"
     echo "postgresql+psycopg://runyard@127.0.0.1:$port/runyard"
 }
@@ -93,8 +98,15 @@ stop() {
     rm -rf "$dir"
 }
 
+watch() {
+    local pid=${1:?} dir=${2:?}
+    while kill -0 "$pid" 2>/dev/null; do sleep 2; done
+    if [[ -f $dir/bindir ]]; then stop "$dir"; fi
+}
+
 case ${1:-} in
     start) shift; start "$@" ;;
     stop) shift; stop "$@" ;;
+    watch) shift; watch "$@" ;;
     *) die "usage: postgres.sh start [PORT] | stop DIR" ;;
 esac

@@ -50,7 +50,11 @@ class PostgresServer:
 def _start_postgres() -> PostgresServer | str:
     """A running server, or the reason none could be started."""
     script = REPO / "scripts" / "postgres.sh"
-    env = {**os.environ, "PG_EXTRA_OPTS": "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"}
+    env = {
+        **os.environ,
+        "PG_EXTRA_OPTS": "-c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+        "PG_OWNER_PID": str(os.getpid()),  # the server goes away with this process, even if killed
+    }
     try:
         done = subprocess.run(
             ["bash", str(script), "start"], capture_output=True, text=True, timeout=900, env=env
