@@ -16,7 +16,9 @@ JOB_CONTEXT = re.compile(r"^(SLURM_\w+|SLURMD_NODENAME|RANK|LOCAL_RANK|WORLD_SIZ
 def test_every_declared_variable_is_documented() -> None:
     text = DOC.read_text()
     for var in ENV_VARS:
-        assert f"`{var.name}`" in text, f"{var.name} is declared in runyard.config but missing from {DOC.name}"
+        assert f"`{var.name}`" in text, (
+            f"{var.name} is declared in runyard.config but missing from {DOC.name}"
+        )
 
 
 def test_code_reads_only_declared_variables() -> None:
@@ -31,5 +33,7 @@ def test_generated_docs_are_current() -> None:
     import subprocess
     import sys
 
-    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_docs.py"), "--check"], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "gen_docs.py"), "--check"], capture_output=True, text=True
+    )
     assert r.returncode == 0, r.stderr

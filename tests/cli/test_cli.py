@@ -65,9 +65,16 @@ def logged(server: LiveServer) -> str:
     ids = []
     for i, lr in enumerate((0.1, 0.01)):
         run = server.post(f"/api/v1/experiments/{exp['id']}/runs", {"name": f"run-{i}", "config": {"lr": lr}})
-        server.post(f"/api/v1/runs/{run['id']}/batches", {
-            "writer": "cliwriter", "seq": 1,
-            "metrics": {"loss": {"steps": [0, 1], "times": [1.7e9, 1.7e9 + 1], "values": [1.0 + i, 0.5 + i]}}})
+        server.post(
+            f"/api/v1/runs/{run['id']}/batches",
+            {
+                "writer": "cliwriter",
+                "seq": 1,
+                "metrics": {
+                    "loss": {"steps": [0, 1], "times": [1.7e9, 1.7e9 + 1], "values": [1.0 + i, 0.5 + i]}
+                },
+            },
+        )
         ids.append(run["id"])
     return ids[0]
 

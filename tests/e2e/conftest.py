@@ -48,9 +48,18 @@ class LiveServer:
     def start(self) -> None:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [str(BIN / "runyard"), "server", "--data-dir", str(self.data_dir), "--port", str(self.port),
-                 "--no-config"],
-                env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                [
+                    str(BIN / "runyard"),
+                    "server",
+                    "--data-dir",
+                    str(self.data_dir),
+                    "--port",
+                    str(self.port),
+                    "--no-config",
+                ],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         wait_for(self.healthy, 30, f"the server on {self.url} (log: {self.log})")
 
@@ -90,16 +99,23 @@ class LiveServer:
             return json.loads(r.read())
 
     def post(self, path: str, body: Any) -> Any:
-        req = urllib.request.Request(f"{self.url}{path}", data=json.dumps(body).encode(), method="POST",
-                                     headers={"X-API-Key": self.key, "Content-Type": "application/json"})
+        req = urllib.request.Request(
+            f"{self.url}{path}",
+            data=json.dumps(body).encode(),
+            method="POST",
+            headers={"X-API-Key": self.key, "Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(req, timeout=30) as r:
             return json.loads(r.read())
 
 
 @pytest.fixture
 def clean_env(tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("RUNYARD_", "SLURM_", "TRACKER_")) and k not in ("EXPERIMENT_ID", "RANK")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("RUNYARD_", "SLURM_", "TRACKER_")) and k not in ("EXPERIMENT_ID", "RANK")
+    }
     env["RUNYARD_CONFIG"] = str(tmp_path / "client-config.toml")
     env["PYTHONUNBUFFERED"] = "1"
     return env

@@ -17,8 +17,12 @@ def test_oversized_body_gets_a_413_not_a_reset(tmp_path: Path, clean_env: dict[s
     try:
         conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
         body = b"x" * (3 * 1024 * 1024)  # sent in full before the answer is read
-        conn.request("POST", "/api/v1/runs/r/batches", body=body,
-                      headers={"X-API-Key": server.key, "Content-Type": "application/json"})
+        conn.request(
+            "POST",
+            "/api/v1/runs/r/batches",
+            body=body,
+            headers={"X-API-Key": server.key, "Content-Type": "application/json"},
+        )
         r = conn.getresponse()
         err = json.loads(r.read())["error"]
         assert r.status == 413 and err["code"] == "payload_too_large" and "1 MiB" in err["message"]

@@ -14,8 +14,14 @@ SCRIPT = Path(__file__).parent / "scripts" / "seed003_client.py"
 
 def test_seed_tracker_client_runs_unchanged(server: LiveServer, tmp_path: Path) -> None:
     exp = server.post("/api/v1/experiments", {"project": "seed", "name": "seed-003", "exist_ok": True})
-    env = {**server.env, "TRACKER_API": server.url, "TRACKER_API_KEY": server.key, "EXPERIMENT_ID": exp["id"],
-           "SLURM_JOB_ID": "31337", "SLURMD_NODENAME": "n2"}
+    env = {
+        **server.env,
+        "TRACKER_API": server.url,
+        "TRACKER_API_KEY": server.key,
+        "EXPERIMENT_ID": exp["id"],
+        "SLURM_JOB_ID": "31337",
+        "SLURMD_NODENAME": "n2",
+    }
     r = subprocess.run([sys.executable, str(SCRIPT)], env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
     run_id = r.stdout.split("RUN ")[1].split()[0]

@@ -49,7 +49,9 @@ def test_wrong_and_revoked_keys_are_refused(anon: TestClient, store: Store, admi
     assert_error(anon.get("/api/v1/whoami", headers={"X-API-Key": "ry_nope_nope"}), 401, "unauthorized")
     user = store.create_user("bob")
     key, secret = store.create_api_key(user.id)
-    assert anon.get("/api/v1/whoami", headers={"Authorization": f"Bearer {secret}"}).json()["username"] == "bob"
+    assert (
+        anon.get("/api/v1/whoami", headers={"Authorization": f"Bearer {secret}"}).json()["username"] == "bob"
+    )
     r = anon.delete(f"/api/v1/apikeys/{key.id}", headers={"X-API-Key": secret})
     assert r.status_code == 200 and r.json()["revoked_at"] is not None
     assert_error(anon.get("/api/v1/whoami", headers={"X-API-Key": secret}), 401, "unauthorized")
@@ -89,15 +91,23 @@ def test_error_shape_on_every_error_path(api: TestClient, run: dict, settings) -
     assert_error(api.get("/api/v1/no/such/path"), 404, "not_found")
     assert_error(api.put("/api/v1/health"), 405, "invalid_input")
     err = assert_error(
-        api.post(f"/api/v1/runs/{rid}/metrics", content=b"{not json", headers={"Content-Type": "application/json"}),
+        api.post(
+            f"/api/v1/runs/{rid}/metrics", content=b"{not json", headers={"Content-Type": "application/json"}
+        ),
         400,
         "invalid_input",
         "body",
     )
     assert "JSON" in err["message"]
-    assert_error(api.post("/api/v1/experiments", content=b"{", headers={"Content-Type": "application/json"}),
-                 400, "invalid_input", "body")
-    err = assert_error(api.post("/api/v1/experiments", json={"project": "p", "name": 5}), 400, "invalid_input")
+    assert_error(
+        api.post("/api/v1/experiments", content=b"{", headers={"Content-Type": "application/json"}),
+        400,
+        "invalid_input",
+        "body",
+    )
+    err = assert_error(
+        api.post("/api/v1/experiments", json={"project": "p", "name": 5}), 400, "invalid_input"
+    )
     assert err["field"] == "name"
     api.post("/api/v1/experiments", json={"project": "p", "name": "dup"})
     assert_error(api.post("/api/v1/experiments", json={"project": "p", "name": "dup"}), 409, "already_exists")
@@ -129,8 +139,13 @@ def test_unknown_exception_is_a_generic_500(api: TestClient, store: Store, monke
 
 def test_openapi_documents_the_api(anon: TestClient) -> None:
     spec = anon.get("/openapi.json").json()
-    for path in ("/api/v1/runs/{run_id}/batches", "/api/v1/runs", "/api/v1/runs/{run_id}/metrics/series",
-                 "/webhooks/slurm", "/api/v1/runs/{run_id}/artifacts"):
+    for path in (
+        "/api/v1/runs/{run_id}/batches",
+        "/api/v1/runs",
+        "/api/v1/runs/{run_id}/metrics/series",
+        "/webhooks/slurm",
+        "/api/v1/runs/{run_id}/artifacts",
+    ):
         assert path in spec["paths"], path
     batch = spec["paths"]["/api/v1/runs/{run_id}/batches"]["post"]
     assert "requestBody" in batch

@@ -49,7 +49,11 @@ def test_parse_sort() -> None:
 def test_parse_batch_columns_and_non_finite() -> None:
     b = parse_batch(
         "r1",
-        {"writer": "abcdefgh", "seq": 3, "metrics": {"x": {"steps": [0, 1, 2], "values": [1, "NaN", "-Infinity"]}}},
+        {
+            "writer": "abcdefgh",
+            "seq": 3,
+            "metrics": {"x": {"steps": [0, 1, 2], "values": [1, "NaN", "-Infinity"]}},
+        },
         "u1",
     )
     cols = b.metrics["x"]
@@ -62,8 +66,16 @@ def test_parse_batch_columns_and_non_finite() -> None:
 def test_parse_batch_run_section() -> None:
     b = parse_batch(
         "r1",
-        {"writer": "abcdefgh", "seq": 1, "run": {"project": "p", "experiment": "e", "config": {"a": 1},
-                                                   "slurm": {"job_id": 12, "array_task_id": 3}}},
+        {
+            "writer": "abcdefgh",
+            "seq": 1,
+            "run": {
+                "project": "p",
+                "experiment": "e",
+                "config": {"a": 1},
+                "slurm": {"job_id": 12, "array_task_id": 3},
+            },
+        },
         "u1",
     )
     assert b.project == "p" and b.experiment == "e"
@@ -72,7 +84,9 @@ def test_parse_batch_run_section() -> None:
 
 
 def test_parse_points_and_seed_batch() -> None:
-    cols = parse_points({"points": [{"key": "a", "value": 1, "step": 0}, {"name": "a", "value": 2, "step": 1}]})
+    cols = parse_points(
+        {"points": [{"key": "a", "value": 1, "step": 0}, {"name": "a", "value": 2, "step": 1}]}
+    )
     assert cols["a"].values.tolist() == [1.0, 2.0]
     seed = parse_seed_batch({"step": 4, "metrics": {"a": 1.0, "b": "Infinity"}})
     assert seed["b"].values[0] == math.inf and seed["a"].steps.tolist() == [4]

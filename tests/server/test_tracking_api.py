@@ -36,15 +36,21 @@ def test_seed_paths_create_run_and_log(api: TestClient, experiment: dict) -> Non
     run = api.get(f"/api/v1/runs/{run_id}").json()
     assert run["slurm_job_id"] == "4242" and run["slurm_nodes"] == "n1" and run["gpu_type"] == "A100"
     assert run["config"] == {"lr": 0.1, "seed": 7}
-    assert api.post(f"/runs/{run_id}/metrics", json={"name": "loss", "value": 0.5, "step": 0}).status_code == 200
-    r = api.post(f"/runs/{run_id}/metrics/batch",
-                 json={"step": 1, "metrics": {"loss": 0.25, "acc": 0.9}, "timestamp": "2026-11-22T10:00:00"})
+    assert (
+        api.post(f"/runs/{run_id}/metrics", json={"name": "loss", "value": 0.5, "step": 0}).status_code == 200
+    )
+    r = api.post(
+        f"/runs/{run_id}/metrics/batch",
+        json={"step": 1, "metrics": {"loss": 0.25, "acc": 0.9}, "timestamp": "2026-11-22T10:00:00"},
+    )
     assert r.json() == {"points": 2}
     s = series(api, run_id, "loss")
     assert s["steps"] == [0, 1] and s["values"] == [0.5, 0.25]
     assert series(api, run_id, "acc")["times"] == [1795341600.0]  # naive ISO time is UTC
-    r = api.post(f"/runs/{run_id}/artifacts", json={"path": "/shared/ckpt/best.pt", "type": "model_checkpoint",
-                                                    "size_bytes": 123})
+    r = api.post(
+        f"/runs/{run_id}/artifacts",
+        json={"path": "/shared/ckpt/best.pt", "type": "model_checkpoint", "size_bytes": 123},
+    )
     assert r.status_code == 201 and r.json()["kind"] == "model_checkpoint"
     r = api.post("/webhooks/slurm", data={"job_id": "4242", "status": "completed", "exit_code": "0"})
     assert r.json()["received"] is True
@@ -56,14 +62,21 @@ def test_webhook_failed_exit_code(api: TestClient, experiment: dict) -> None:
     api.post("/webhooks/slurm", data={"job_id": "77", "status": "completed", "exit_code": "3:0"})
     run = api.get(f"/api/v1/runs/{run_id}").json()
     assert run["status"] == "failed" and run["exit_code"] == 3
-    assert_error(api.post("/webhooks/slurm", data={"job_id": "77", "status": "exploded"}), 400, "invalid_input",
-                 "status")
+    assert_error(
+        api.post("/webhooks/slurm", data={"job_id": "77", "status": "exploded"}),
+        400,
+        "invalid_input",
+        "status",
+    )
 
 
 def test_batches_apply_exactly_once(api: TestClient, experiment: dict) -> None:
     run_id = "a" * 32
-    first = batch(1, {"loss": cols(range(5), [5, 4, 3, 2, 1])},
-                  run={"experiment_id": experiment["id"], "name": "client run", "config": {"lr": 1}})
+    first = batch(
+        1,
+        {"loss": cols(range(5), [5, 4, 3, 2, 1])},
+        run={"experiment_id": experiment["id"], "name": "client run", "config": {"lr": 1}},
+    )
     r = api.post(f"/api/v1/runs/{run_id}/batches", json=first)
     assert r.json() == {"run_id": run_id, "seq": 1, "duplicate": False, "points": 5}
     r = api.post(f"/api/v1/runs/{run_id}/batches", json=first)
@@ -75,11 +88,11 @@ def test_batches_apply_exactly_once(api: TestClient, experiment: dict) -> None:
 
 
 def test_batch_creates_project_and_experiment_by_name(api: TestClient) -> None:
-    body = batch(1, {}, run={"project": "Ünïcode 'proj'", "experiment": "a/b \"c\"", "name": "n"})
+    body = batch(1, {}, run={"project": "Ünïcode 'proj'", "experiment": 'a/b "c"', "name": "n"})
     assert api.post("/api/v1/runs/" + "b" * 32 + "/batches", json=body).status_code == 200
     names = {p["name"] for p in api.get("/api/v1/projects").json()}
     assert "Ünïcode 'proj'" in names
-    assert "a/b \"c\"" in {e["name"] for e in api.get("/api/v1/experiments").json()}
+    assert 'a/b "c"' in {e["name"] for e in api.get("/api/v1/experiments").json()}
 
 
 def test_batch_for_unknown_run_without_run_section_is_404(api: TestClient) -> None:
@@ -88,11 +101,19 @@ def test_batch_for_unknown_run_without_run_section_is_404(api: TestClient) -> No
 
 def test_non_finite_values_round_trip(api: TestClient, run: dict) -> None:
     rid = run["id"]
-    api.post(f"/api/v1/runs/{rid}/batches", json=batch(1, {"x": cols([0, 1, 2, 3], [1.5, "NaN", "Infinity", "-Infinity"])}))
+    api.post(
+        f"/api/v1/runs/{rid}/batches",
+        json=batch(1, {"x": cols([0, 1, 2, 3], [1.5, "NaN", "Infinity", "-Infinity"])}),
+    )
     # Python's json module sends bare NaN tokens (seed 003's client would): accepted too.
     raw = json.dumps({"name": "x", "value": float("nan"), "step": 4}).encode()
     assert b"NaN" in raw
-    assert api.post(f"/api/v1/runs/{rid}/metrics", content=raw, headers={"Content-Type": "application/json"}).status_code == 200
+    assert (
+        api.post(
+            f"/api/v1/runs/{rid}/metrics", content=raw, headers={"Content-Type": "application/json"}
+        ).status_code
+        == 200
+    )
     s = series(api, rid, "x")
     assert s["values"] == [1.5, "NaN", "Infinity", "-Infinity", "NaN"]
     summary = api.get(f"/api/v1/runs/{rid}").json()["metrics"]["x"]
@@ -134,17 +155,26 @@ def test_bad_input_names_the_field_and_changes_nothing(api: TestClient, run: dic
         ({"name": "loss", "value": 1.0}, "step"),
         ({"name": "loss", "value": "high", "step": 1}, "value"),
         ({"name": "loss", "value": 1.0, "step": 1, "timestamp": "yesterday"}, "timestamp"),
-        ({"points": [{"name": "loss", "value": 1, "step": 1}, {"name": "loss", "value": [], "step": 2}]},
-         "points[1].value"),
+        (
+            {"points": [{"name": "loss", "value": 1, "step": 1}, {"name": "loss", "value": [], "step": 2}]},
+            "points[1].value",
+        ),
     ]
     for body, field in single:
         assert_error(api.post(f"/api/v1/runs/{rid}/metrics", json=body), 400, "invalid_input", field)
-    assert_error(api.post(f"/runs/{rid}/metrics/batch", json={"step": 1, "metrics": {"a": "x"}}), 400,
-                 "invalid_input", "metrics.a")
+    assert_error(
+        api.post(f"/runs/{rid}/metrics/batch", json={"step": 1, "metrics": {"a": "x"}}),
+        400,
+        "invalid_input",
+        "metrics.a",
+    )
     assert api.get(f"/api/v1/runs/{rid}").json() == before
     assert series(api, rid, "loss")["values"] == [1.0]
     # the failed seq 2 was not consumed: it can still be applied
-    assert api.post(f"/api/v1/runs/{rid}/batches", json=batch(2, {"loss": cols([1], [2.0])})).json()["duplicate"] is False
+    assert (
+        api.post(f"/api/v1/runs/{rid}/batches", json=batch(2, {"loss": cols([1], [2.0])})).json()["duplicate"]
+        is False
+    )
 
 
 def test_steps_going_backwards_are_stored_and_read_in_step_order(api: TestClient, run: dict) -> None:
@@ -187,29 +217,54 @@ def test_run_update_merges_and_search(api: TestClient, experiment: dict) -> None
     eid = experiment["id"]
     ids = []
     for i, lr in enumerate([0.001, 0.01, 0.1, 1.0]):
-        rid = api.post(f"/api/v1/experiments/{eid}/runs",
-                       json={"name": f"r{i}", "config": {"lr": lr, "opt": {"name": "adam"}}, "tags": ["t"]}).json()["id"]
+        rid = api.post(
+            f"/api/v1/experiments/{eid}/runs",
+            json={"name": f"r{i}", "config": {"lr": lr, "opt": {"name": "adam"}}, "tags": ["t"]},
+        ).json()["id"]
         api.post(f"/api/v1/runs/{rid}/batches", json=batch(1, {"loss": cols([0, 1], [10.0 - i, 5.0 - i])}))
         ids.append(rid)
-    r = api.patch(f"/api/v1/runs/{ids[0]}", json={"config": {"epochs": 3}, "notes": "best <b>so far</b>",
-                                                  "tags_add": ["keep"], "status": "finished"})
+    r = api.patch(
+        f"/api/v1/runs/{ids[0]}",
+        json={
+            "config": {"epochs": 3},
+            "notes": "best <b>so far</b>",
+            "tags_add": ["keep"],
+            "status": "finished",
+        },
+    )
     assert r.status_code == 200
     run = r.json()
     assert run["config"] == {"lr": 0.001, "opt": {"name": "adam"}, "epochs": 3}
     assert run["notes"] == "best <b>so far</b>" and set(run["tags"]) == {"t", "keep"}
-    page = api.get(f"/api/v1/experiments/{eid}/runs",
-                   params={"filter": ["params.lr>=0.01", "params.opt.name=adam"], "sort": "metrics.loss.min",
-                           "order": "asc", "limit": 2, "total": "true"}).json()
+    page = api.get(
+        f"/api/v1/experiments/{eid}/runs",
+        params={
+            "filter": ["params.lr>=0.01", "params.opt.name=adam"],
+            "sort": "metrics.loss.min",
+            "order": "asc",
+            "limit": 2,
+            "total": "true",
+        },
+    ).json()
     assert [r["name"] for r in page["runs"]] == ["r3", "r2"]
     assert page["total"] == 3 and page["next_offset"] == 2
-    page2 = api.get(f"/api/v1/experiments/{eid}/runs",
-                    params={"filter": "params.lr>=0.01", "sort": "metrics.loss.min", "order": "asc",
-                            "limit": 2, "offset": 2}).json()
+    page2 = api.get(
+        f"/api/v1/experiments/{eid}/runs",
+        params={
+            "filter": "params.lr>=0.01",
+            "sort": "metrics.loss.min",
+            "order": "asc",
+            "limit": 2,
+            "offset": 2,
+        },
+    ).json()
     assert [r["name"] for r in page2["runs"]] == ["r1"] and page2["next_offset"] is None
     tagged = api.get("/api/v1/runs", params={"experiment_id": eid, "filter": "tags=keep"}).json()["runs"]
     assert [r["id"] for r in tagged] == [ids[0]]
     assert api.get("/api/v1/runs", params={"filter": "status=finished"}).json()["runs"][0]["id"] == ids[0]
-    assert_error(api.patch(f"/api/v1/runs/{ids[0]}", json={"status": "bogus"}), 400, "invalid_input", "status")
+    assert_error(
+        api.patch(f"/api/v1/runs/{ids[0]}", json={"status": "bogus"}), 400, "invalid_input", "status"
+    )
     assert_error(api.patch(f"/api/v1/runs/{ids[0]}", json={"colour": "red"}), 400, "invalid_input", "colour")
 
 
@@ -226,23 +281,39 @@ def test_artifact_upload_download_and_limits(api: TestClient, run: dict) -> None
     art = r.json()
     assert art["stored"] is True and art["size_bytes"] == len(payload) and len(art["sha256"]) == 64
     assert api.get(f"/api/v1/artifacts/{art['id']}/download").content == payload
-    assert_error(api.put(f"/api/v1/runs/{rid}/artifacts/files/a%01b", content=b"x"), 400, "invalid_input", "name")
-    assert_error(api.put(f"/api/v1/runs/{rid}/artifacts/files/a%5Cb", content=b"x"), 400, "invalid_input", "name")
-    err = assert_error(api.put(f"/api/v1/runs/{rid}/artifacts/files/big.bin", content=b"x" * (64 * 1024 + 1)),
-                       413, "payload_too_large")
+    assert_error(
+        api.put(f"/api/v1/runs/{rid}/artifacts/files/a%01b", content=b"x"), 400, "invalid_input", "name"
+    )
+    assert_error(
+        api.put(f"/api/v1/runs/{rid}/artifacts/files/a%5Cb", content=b"x"), 400, "invalid_input", "name"
+    )
+    err = assert_error(
+        api.put(f"/api/v1/runs/{rid}/artifacts/files/big.bin", content=b"x" * (64 * 1024 + 1)),
+        413,
+        "payload_too_large",
+    )
     assert "RUNYARD_MAX_ARTIFACT_MB" in err["message"]
-    recorded = api.post(f"/api/v1/runs/{rid}/artifacts", json={"path": "/shared/x.pt", "kind": "checkpoint"}).json()
+    recorded = api.post(
+        f"/api/v1/runs/{rid}/artifacts", json={"path": "/shared/x.pt", "kind": "checkpoint"}
+    ).json()
     assert_error(api.get(f"/api/v1/artifacts/{recorded['id']}/download"), 404, "not_found")
     listed = api.get(f"/api/v1/runs/{rid}/artifacts").json()
     assert {a["name"] for a in listed} == {"model.bin", "x.pt"}
-    assert_error(api.post(f"/api/v1/runs/{rid}/artifacts", json={"path": "/x", "sha256": "zz"}), 400,
-                 "invalid_input", "body.sha256")
+    assert_error(
+        api.post(f"/api/v1/runs/{rid}/artifacts", json={"path": "/x", "sha256": "zz"}),
+        400,
+        "invalid_input",
+        "body.sha256",
+    )
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json", "parquet"])
 def test_export(api: TestClient, run: dict, fmt: str) -> None:
     rid = run["id"]
-    api.post(f"/api/v1/runs/{rid}/batches", json=batch(1, {"loss": cols([0, 1], [1.0, "NaN"]), 'a,"b"': cols([0], [2.0])}))
+    api.post(
+        f"/api/v1/runs/{rid}/batches",
+        json=batch(1, {"loss": cols([0, 1], [1.0, "NaN"]), 'a,"b"': cols([0], [2.0])}),
+    )
     r = api.get(f"/api/v1/runs/{rid}/export", params={"format": fmt})
     assert r.status_code == 200
     if fmt == "csv":
@@ -257,7 +328,11 @@ def test_export(api: TestClient, run: dict, fmt: str) -> None:
         import pyarrow.parquet as pq
 
         table = pq.read_table(io.BytesIO(r.content)).to_pydict()
-        assert sorted(zip(table["key"], table["step"])) == [('a,"b"', 0), ("loss", 0), ("loss", 1)]
+        assert sorted(zip(table["key"], table["step"], strict=True)) == [
+            ('a,"b"', 0),
+            ("loss", 0),
+            ("loss", 1),
+        ]
         assert math.isnan(table["value"][table["step"].index(1)])
 
 
