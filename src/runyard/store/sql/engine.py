@@ -66,6 +66,7 @@ class Database:
         self.is_sqlite = backend == "sqlite"
         self._lock = threading.Lock()
         self._inserts: dict[tuple[str, tuple[str, ...]], Any] = {}
+        self.known_users: set[str] = set()  # ids seen in the database (users are never deleted)
         self._memory = self.is_sqlite and parsed.database in (None, "", ":memory:")
         self.checkpointer: Checkpointer | None = None
         if not self.is_sqlite:

@@ -118,8 +118,11 @@ def _write_params(conn: Connection, run_id: str, old: Mapping[str, Any], new: Ma
         for k, v in new_flat.items()
         if k not in old_flat or type(old_flat[k]) is not type(v) or _differs(old_flat[k], v)
     }
-    for keys in chunked(gone + list(changed)):
-        conn.execute(sa.delete(run_params).where(run_params.c.run_id == run_id, run_params.c.key.in_(keys)))
+    if old_flat:  # a new run has nothing to delete
+        for keys in chunked(gone + list(changed)):
+            conn.execute(
+                sa.delete(run_params).where(run_params.c.run_id == run_id, run_params.c.key.in_(keys))
+            )
     rows = _param_rows(run_id, changed)
     if rows:
         conn.execute(sa.insert(run_params), rows)
@@ -152,7 +155,7 @@ def _write_tags(conn: Connection, run_id: str, old: list[str], new: list[str]) -
 
 
 # -- reading -------------------------------------------------------------------------------
-def run_from_row(m: RowMapping, metrics: dict[str, MetricSummary] | None = None) -> Run:
+def run_from_row(m: Mapping[Any, Any], metrics: dict[str, MetricSummary] | None = None) -> Run:
     return Run(
         id=m["id"],
         experiment_id=m["experiment_id"],
@@ -223,12 +226,13 @@ def _status(value: Any, field: str = "status") -> RunStatus:
         raise InvalidInput(f"{field} must be one of: {valid}", field=field) from None
 
 
-def _check_user(conn: Connection, user_id: str | None) -> None:
-    if (
-        user_id is not None
-        and conn.execute(sa.select(users.c.id).where(users.c.id == user_id)).first() is None
-    ):
+def _check_user(db: Database, conn: Connection, user_id: str | None) -> None:
+    """Users are never deleted, so a user seen once need not be looked up again."""
+    if user_id is None or user_id in db.known_users:
+        return
+    if conn.execute(sa.select(users.c.id).where(users.c.id == user_id)).first() is None:
         raise NotFound(f"user {user_id!r} not found", field="user_id")
+    db.known_users.add(user_id)
 
 
 def check_run_id(run_id: Any, field: str = "id") -> str:
@@ -243,8 +247,9 @@ def check_run_id(run_id: Any, field: str = "id") -> str:
 
 def insert_run(
     db: Database, conn: Connection, create: RunCreate, *, if_missing: bool = False
-) -> tuple[str, bool]:
-    """Insert a run (validated) with its params and tags; returns (run id, inserted).
+) -> tuple[str, dict[str, Any] | None]:
+    """Insert a run (validated) with its params and tags; returns (run id, the row's values),
+    the values None when nothing was inserted.
 
     With ``if_missing`` an existing id is not an error: nothing is written and ``inserted``
     is False (safe against a concurrent insert of the same id on PostgreSQL).
@@ -259,7 +264,7 @@ def insert_run(
     if not isinstance(create.config, Mapping):
         raise InvalidInput("config must be an object", field="config")
     tags = check_tags(create.tags)
-    _check_user(conn, create.user_id)
+    _check_user(db, conn, create.user_id)
     at = now()
     started_at = None if create.started_at is None else check_time(create.started_at, "started_at")
     if started_at is None and status is RunStatus.RUNNING:
@@ -294,11 +299,11 @@ def insert_run(
     }
     if not db.insert_new(conn, runs, ("id",), values):
         if if_missing:
-            return run_id, False
+            return run_id, None
         raise AlreadyExists(f"run {run_id!r} already exists", field="id")
     _write_params(conn, run_id, {}, create.config)
     _write_tags(conn, run_id, [], tags)
-    return run_id, True
+    return run_id, values
 
 
 def update_run(conn: Connection, run_id: str, update: RunUpdate, *, row: RowMapping | None = None) -> None:

@@ -153,8 +153,9 @@ class SqlStore(Store):
     # -- runs --------------------------------------------------------------------------
     def create_run(self, run: RunCreate) -> Run:
         with self._db.write() as conn:
-            run_id, _ = runs_sql.insert_run(self._db, conn, run)
-            return runs_sql.run_from_row(runs_sql.get_run_row(conn, run_id))
+            _, values = runs_sql.insert_run(self._db, conn, run)
+            assert values is not None  # without if_missing an existing id raises
+            return runs_sql.run_from_row(values)
 
     def get_run(self, run_id: str, *, with_metrics: bool = True) -> Run:
         with self._db.read() as conn:
