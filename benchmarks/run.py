@@ -11,6 +11,7 @@ Record what you measure in benchmarks/README.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -70,21 +71,24 @@ def vm_hwm_mb(pid: int) -> float:
 
 
 def reset_hwm(pid: int) -> None:
-    try:
+    with contextlib.suppress(OSError):  # resets VmHWM so the peak is this phase's own
         Path(f"/proc/{pid}/clear_refs").write_text("5")
-    except OSError:
-        pass
 
 
 def columnar(keys: int, start: int, n: int) -> dict[str, Any]:
     steps = list(range(start, start + n))
     t0 = 1.7e9
     times = [t0 + s * 0.001 for s in steps]
-    return {f"m{k}": {"steps": steps, "times": times, "values": [s * 0.001 + k for s in steps]} for k in range(keys)}
+    return {
+        f"m{k}": {"steps": steps, "times": times, "values": [s * 0.001 + k for s in steps]}
+        for k in range(keys)
+    }
 
 
 def make_run(h: Http, exp_id: str, name: str) -> str:
-    return str(h.call("POST", f"/api/v1/experiments/{exp_id}/runs", json.dumps({"name": name}).encode())["id"])
+    return str(
+        h.call("POST", f"/api/v1/experiments/{exp_id}/runs", json.dumps({"name": name}).encode())["id"]
+    )
 
 
 def bench_ingest(server: LiveServer, h: Http, exp_id: str, points: int) -> tuple[float, float, str]:
@@ -106,7 +110,9 @@ def bench_ingest(server: LiveServer, h: Http, exp_id: str, points: int) -> tuple
 
 def bench_series(h: Http, run_id: str, key: str, max_points: int | None, reps: int = 7) -> str:
     """Request to last byte of the JSON answer (median), and what parsing it costs in Python."""
-    q = f"/api/v1/runs/{run_id}/metrics/series?key={key}" + (f"&max_points={max_points}" if max_points else "")
+    q = f"/api/v1/runs/{run_id}/metrics/series?key={key}" + (
+        f"&max_points={max_points}" if max_points else ""
+    )
     times, parse = [], []
     for _ in range(reps):
         t = time.perf_counter()
@@ -115,8 +121,10 @@ def bench_series(h: Http, run_id: str, key: str, max_points: int | None, reps: i
         t = time.perf_counter()
         json.loads(data)
         parse.append(time.perf_counter() - t)
-    return (f"{statistics.median(times) * 1000:.1f} ms to last byte "
-            f"(+{statistics.median(parse) * 1000:.0f} ms json.loads, {len(data) / 1e6:.1f} MB)")
+    return (
+        f"{statistics.median(times) * 1000:.1f} ms to last byte "
+        f"(+{statistics.median(parse) * 1000:.0f} ms json.loads, {len(data) / 1e6:.1f} MB)"
+    )
 
 
 def bench_long_series(h: Http, exp_id: str, n: int) -> str:
@@ -129,33 +137,50 @@ def bench_long_series(h: Http, exp_id: str, n: int) -> str:
 
 
 def bench_create(h: Http, exp_id: str, n: int) -> float:
+    """One run per request, one client: what n jobs each calling runyard.init cost."""
     body = json.dumps({"name": "r", "config": {"lr": 0.1, "layers": 4}}).encode()
     t = time.perf_counter()
     for _ in range(n):
-        h.call("POST", f"/api/v1/experiments/{exp_id}/runs", body)
+        h.raw("POST", f"/api/v1/experiments/{exp_id}/runs", body)
+    return n / (time.perf_counter() - t)
+
+
+def bench_create_bulk(h: Http, exp_id: str, n: int, per_request: int = 1000) -> float:
+    """POST /api/v1/runs/bulk: how a sweep creates its trials."""
+    bodies = [
+        json.dumps(
+            {
+                "runs": [
+                    {"experiment_id": exp_id, "name": f"t{i}", "config": {"lr": 0.1, "i": i}}
+                    for i in range(per_request)
+                ]
+            }
+        ).encode()
+        for _ in range(n // per_request)
+    ]
+    t = time.perf_counter()
+    for body in bodies:
+        h.raw("POST", "/api/v1/runs/bulk", body)
     return n / (time.perf_counter() - t)
 
 
 def populate_runs(database_url: str, exp_id: str, n: int) -> None:
-    """100,000 runs with a param and a metric, written through the store (fast set-up)."""
+    """n runs with params and a loss summary, written in bulk through the store's tables
+    (store_bench.fill_runs): the search figure is about reading, not about filling."""
     import numpy as np
 
-    from runyard.entities import MetricColumns, RunCreate
-    from runyard.store import open_store
+    from benchmarks.store_bench import fill_runs
+    from runyard.store.sql import SqlStore
 
-    store = open_store(database_url)
-    rng = np.random.default_rng(0)
-    for i in range(n):
-        run = store.create_run(RunCreate(experiment_id=exp_id, name=f"run{i}",
-                                         config={"lr": [0.001, 0.01, 0.1, 1.0][i % 4], "seed": i}))
-        loss = float(rng.random())
-        store.log_metrics(run.id, {"loss": MetricColumns(steps=np.array([0]), times=np.array([1.7e9]),
-                                                         values=np.array([loss]))})
-    store.close()
+    store = SqlStore(database_url)
+    try:
+        fill_runs(store, exp_id, store.get_experiment(exp_id).project_id, n, np.random.default_rng(0))
+    finally:
+        store.close()
 
 
 def bench_search(h: Http, exp_id: str, reps: int = 7) -> float:
-    q = (f"/api/v1/experiments/{exp_id}/runs?filter=params.lr%3D0.01&sort=metrics.loss.min&order=asc&limit=50")
+    q = f"/api/v1/experiments/{exp_id}/runs?filter=params.lr%3D0.01&sort=metrics.loss.min&order=asc&limit=50"
     times = []
     for _ in range(reps):
         t = time.perf_counter()
@@ -198,17 +223,25 @@ for line in open(f"/proc/{os.getpid()}/status"):
 
 def bench_client_memory(dead_url: str) -> str:
     with tempfile.TemporaryDirectory() as spool:
-        env = {**os.environ, "RUNYARD_URL": dead_url, "RUNYARD_API_KEY": "ry_x_x", "RUNYARD_SPOOL_DIR": spool,
-               "RUNYARD_CONFIG": str(Path(spool) / "none.toml")}
-        r = subprocess.run([sys.executable, "-c", CLIENT_MEM_SCRIPT], env=env, capture_output=True, text=True,
-                           timeout=600)
+        env = {
+            **os.environ,
+            "RUNYARD_URL": dead_url,
+            "RUNYARD_API_KEY": "ry_x_x",
+            "RUNYARD_SPOOL_DIR": spool,
+            "RUNYARD_CONFIG": str(Path(spool) / "none.toml"),
+        }
+        r = subprocess.run(
+            [sys.executable, "-c", CLIENT_MEM_SCRIPT], env=env, capture_output=True, text=True, timeout=600
+        )
         if r.returncode:
             return f"error: {r.stderr.strip()[-200:]}"
         peak, journaled = r.stdout.split()
         return f"{peak} MB peak RSS (1,000,000 pts, server down, cap 100k; {int(journaled):,} journaled)"
 
 
-def run_backend(label: str, database_url: str | None, args: argparse.Namespace, rows: list[tuple[str, str, str]]) -> None:
+def run_backend(
+    label: str, database_url: str | None, args: argparse.Namespace, rows: list[tuple[str, str, str]]
+) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         env = {k: v for k, v in os.environ.items() if not k.startswith("RUNYARD_")}
         env["RUNYARD_CONFIG"] = str(Path(tmp) / "cfg.toml")
@@ -220,35 +253,77 @@ def run_backend(label: str, database_url: str | None, args: argparse.Namespace, 
         server.start()
         try:
             h = Http(server.url, server.key)
-            exp = h.call("POST", "/api/v1/experiments",
-                         json.dumps({"project": "bench", "name": "bench", "exist_ok": True}).encode())
+            exp = h.call(
+                "POST",
+                "/api/v1/experiments",
+                json.dumps({"project": "bench", "name": "bench", "exist_ok": True}).encode(),
+            )
             points = 200_000 if args.quick else 1_000_000
             rate, peak, ingest_run = bench_ingest(server, h, exp["id"], points)
-            rows.append((f"ingest {points:,} pts into one run, HTTP batches ({label})", f"{rate:,.0f} pts/s",
-                         TARGETS["ingest"]))
-            rows.append((f"server peak RSS during that ingestion ({label})", f"{peak:.0f} MB", TARGETS["server_mem"]))
+            rows.append(
+                (
+                    f"ingest {points:,} pts into one run, HTTP batches ({label})",
+                    f"{rate:,.0f} pts/s",
+                    TARGETS["ingest"],
+                )
+            )
+            rows.append(
+                (f"server peak RSS during that ingestion ({label})", f"{peak:.0f} MB", TARGETS["server_mem"])
+            )
             long_n = 200_000 if args.quick else 1_000_000
             long_run = bench_long_series(h, exp["id"], long_n)
             hundred_k = bench_long_series(h, exp["id"], 100_000)
-            rows.append((f"read a 100,000-step series, full ({label})",
-                         bench_series(h, hundred_k, 'm0', None), TARGETS["read"]))
-            rows.append((f"read a {long_n:,}-step series downsampled to 1,000 ({label})",
-                         bench_series(h, long_run, 'm0', 1000), TARGETS["down"]))
-            rows.append((f"create runs over HTTP, one client ({label})",
-                         f"{bench_create(h, exp['id'], 500 if args.quick else 2000):,.0f} runs/s", TARGETS["create"]))
+            rows.append(
+                (
+                    f"read a 100,000-step series, full ({label})",
+                    bench_series(h, hundred_k, "m0", None),
+                    TARGETS["read"],
+                )
+            )
+            rows.append(
+                (
+                    f"read a {long_n:,}-step series downsampled to 1,000 ({label})",
+                    bench_series(h, long_run, "m0", 1000),
+                    TARGETS["down"],
+                )
+            )
+            rows.append(
+                (
+                    f"create runs over HTTP, one client ({label})",
+                    f"{bench_create(h, exp['id'], 500 if args.quick else 2000):,.0f} runs/s",
+                    TARGETS["create"],
+                )
+            )
+            rows.append(
+                (
+                    f"create runs over HTTP in bulk, 1,000 per request ({label})",
+                    f"{bench_create_bulk(h, exp['id'], 2000 if args.quick else 10_000):,.0f} runs/s",
+                    TARGETS["create"],
+                )
+            )
             n_runs = 10_000 if args.quick else 100_000
-            search_exp = h.call("POST", "/api/v1/experiments",
-                                json.dumps({"project": "bench", "name": "search", "exist_ok": True}).encode())
+            search_exp = h.call(
+                "POST",
+                "/api/v1/experiments",
+                json.dumps({"project": "bench", "name": "search", "exist_ok": True}).encode(),
+            )
             populate_runs(database_url or f"sqlite:///{data / 'runyard.db'}", search_exp["id"], n_runs)
-            rows.append((f"{n_runs:,} runs: filter by param, sort by metric, first page ({label})",
-                         f"{bench_search(h, search_exp['id']):.1f} ms", TARGETS["search"]))
+            rows.append(
+                (
+                    f"{n_runs:,} runs: filter by param, sort by metric, first page ({label})",
+                    f"{bench_search(h, search_exp['id']):.1f} ms",
+                    TARGETS["search"],
+                )
+            )
             del ingest_run
         finally:
             server.stop()
 
 
 def start_postgres() -> tuple[str, str] | None:
-    r = subprocess.run(["bash", str(ROOT / "scripts" / "postgres.sh"), "start"], capture_output=True, text=True)
+    r = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "postgres.sh"), "start"], capture_output=True, text=True
+    )
     if r.returncode:
         print(f"postgres: could not start ({r.stderr.strip()[-300:]}); skipping its rows", file=sys.stderr)
         return None
@@ -263,10 +338,20 @@ def main() -> int:
     args = parser.parse_args()
     rows: list[tuple[str, str, str]] = []
     p50, p99 = bench_log_call()
-    rows.append(("run.log() in the training thread, 10 metrics/call", f"p50 {p50:.2f} µs, p99 {p99:.2f} µs",
-                 TARGETS["log"]))
-    rows.append(("client peak memory, server unreachable", bench_client_memory(f"http://127.0.0.1:{free_port()}"),
-                 TARGETS["client_mem"]))
+    rows.append(
+        (
+            "run.log() in the training thread, 10 metrics/call",
+            f"p50 {p50:.2f} µs, p99 {p99:.2f} µs",
+            TARGETS["log"],
+        )
+    )
+    rows.append(
+        (
+            "client peak memory, server unreachable",
+            bench_client_memory(f"http://127.0.0.1:{free_port()}"),
+            TARGETS["client_mem"],
+        )
+    )
     run_backend("SQLite", None, args, rows)
     if not args.no_postgres:
         pg = start_postgres()

@@ -343,3 +343,22 @@ def test_upload_names_that_could_escape_are_refused(name: str) -> None:
 
     with pytest.raises(InvalidInput):
         _check_name(name)
+
+
+def test_bulk_create_is_all_or_none(api: TestClient, experiment: dict) -> None:
+    eid = experiment["id"]
+    runs = [{"experiment_id": eid, "name": f"trial-{i}", "config": {"lr": 10.0**-i}} for i in range(50)]
+    r = api.post("/api/v1/runs/bulk", json={"runs": runs})
+    assert r.status_code == 201, r.text
+    assert len(r.json()["run_ids"]) == 50 and r.json()["runs"][3]["config"] == {"lr": 0.001}
+    by_name = api.post(
+        "/api/v1/runs/bulk", json={"runs": [{"project": "bulk", "experiment": "named", "name": "x"}]}
+    )
+    assert by_name.status_code == 201
+    before = api.get(f"/api/v1/experiments/{eid}").json()["run_count"]
+    bad = [*runs[:3], {"experiment_id": "no-such-experiment", "name": "oops"}]
+    assert_error(api.post("/api/v1/runs/bulk", json={"runs": bad}), 404, "not_found")
+    dup = [{"experiment_id": eid, "id": "same-id"}, {"experiment_id": eid, "id": "same-id"}]
+    assert_error(api.post("/api/v1/runs/bulk", json={"runs": dup}), 409, "already_exists")
+    assert api.get(f"/api/v1/experiments/{eid}").json()["run_count"] == before
+    assert_error(api.post("/api/v1/runs/bulk", json={"runs": []}), 400, "invalid_input", "runs")

@@ -159,6 +159,10 @@ class RunCreateWithExperiment(RunCreateBody):
     experiment: str | None = None
 
 
+class RunBulkCreate(Strict):
+    runs: list[RunCreateWithExperiment] = Field(min_length=1, max_length=10_000)
+
+
 class RunUpdateBody(Strict):
     name: str | None = Field(default=None, max_length=200)
     status: str | None = None
@@ -171,6 +175,11 @@ class RunUpdateBody(Strict):
     started_at: float | None = None
     ended_at: float | None = None
     host: str | None = None
+
+
+class RunBulkCreated(BaseModel):
+    runs: list[RunRead]
+    run_ids: list[str]
 
 
 class RunPageRead(BaseModel):

@@ -127,6 +127,10 @@ class Store(abc.ABC):
         """``AlreadyExists`` when ``run.id`` is taken; ``NotFound`` for an unknown experiment."""
 
     @abc.abstractmethod
+    def create_runs(self, runs: list[RunCreate]) -> list[Run]:
+        """Create several runs in one transaction (a sweep's trials): all or none."""
+
+    @abc.abstractmethod
     def get_run(self, run_id: str, *, with_metrics: bool = True) -> Run: ...
 
     @abc.abstractmethod

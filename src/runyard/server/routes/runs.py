@@ -14,6 +14,8 @@ from runyard.server.ingest import parse_status
 from runyard.server.jsonio import JsonResponse, run_json
 from runyard.server.query import parse_filter, parse_sort
 from runyard.server.schemas import (
+    RunBulkCreate,
+    RunBulkCreated,
     RunCreateBody,
     RunCreated,
     RunCreateWithExperiment,
@@ -65,6 +67,32 @@ def create_run_in_experiment(
     experiment_id: str, body: RunCreateBody, store: StoreDep, user: CurrentUser
 ) -> Response:
     return _created(store.create_run(_run_create(body, experiment_id, user.id)))  # NotFound if unknown
+
+
+def _experiment_for(body: RunCreateWithExperiment, store: StoreDep, user_id: str, field: str) -> str:
+    if body.experiment_id:
+        return body.experiment_id
+    if body.project and body.experiment:
+        return store.ensure_experiment(body.project, body.experiment, owner_id=user_id).id
+    raise InvalidInput("give experiment_id, or both project and experiment (names)", field=field)
+
+
+@router.post(
+    "/api/v1/runs/bulk",
+    response_model=RunBulkCreated,
+    status_code=status.HTTP_201_CREATED,
+    summary="Create up to 10,000 runs in one transaction (all or none), e.g. a sweep's trials",
+)
+def create_runs(body: RunBulkCreate, store: StoreDep, user: CurrentUser) -> Response:
+    creates = [
+        _run_create(r, _experiment_for(r, store, user.id, f"runs[{i}].experiment_id"), user.id)
+        for i, r in enumerate(body.runs)
+    ]
+    runs = store.create_runs(creates)
+    return JsonResponse(
+        {"runs": [run_json(r) for r in runs], "run_ids": [r.id for r in runs]},
+        status_code=status.HTTP_201_CREATED,
+    )
 
 
 @router.post(

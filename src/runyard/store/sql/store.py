@@ -157,6 +157,15 @@ class SqlStore(Store):
             assert values is not None  # without if_missing an existing id raises
             return runs_sql.run_from_row(values)
 
+    def create_runs(self, runs: list[RunCreate]) -> list[Run]:
+        created = []
+        with self._db.write() as conn:
+            for run in runs:
+                _, values = runs_sql.insert_run(self._db, conn, run)
+                assert values is not None
+                created.append(runs_sql.run_from_row(values))
+        return created
+
     def get_run(self, run_id: str, *, with_metrics: bool = True) -> Run:
         with self._db.read() as conn:
             row = runs_sql.get_run_row(conn, run_id)
