@@ -85,6 +85,8 @@ def test_runs_show_export(server: LiveServer, logged: str, tmp_path: Path) -> No
     lines = r.stdout.splitlines()
     assert lines[0].split()[:3] == ["ID", "NAME", "STATUS"] and "LOSS" in lines[0]
     assert [line.split()[1] for line in lines[1:]] == ["run-0", "run-1"]
+    shown_id = lines[1].split()[0]
+    assert run_cli(server, "show", shown_id).returncode == 0, "an id copied from the table must work"
     r = run_cli(server, "runs", "-e", "cli-exp", "-f", "params.lr<0.05", "--json")
     assert [x["name"] for x in json.loads(r.stdout)["runs"]] == ["run-1"]
     r = run_cli(server, "show", logged)

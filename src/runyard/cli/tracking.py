@@ -90,7 +90,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     headers = ["id", "name", "status", "job", "started", "duration", *metric_keys]
     rows = [
         [
-            r["id"][:12],
+            r["id"],
             r["name"],
             r["status"],
             r.get("slurm_job_id"),
