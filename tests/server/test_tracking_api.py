@@ -362,3 +362,19 @@ def test_bulk_create_is_all_or_none(api: TestClient, experiment: dict) -> None:
     assert_error(api.post("/api/v1/runs/bulk", json={"runs": dup}), 409, "already_exists")
     assert api.get(f"/api/v1/experiments/{eid}").json()["run_count"] == before
     assert_error(api.post("/api/v1/runs/bulk", json={"runs": []}), 400, "invalid_input", "runs")
+
+
+def test_create_run_by_names_or_id(api: TestClient, experiment: dict) -> None:
+    r = api.post(
+        "/api/v1/runs", json={"project": "by-name", "experiment": "e1", "name": "n", "id": "my-run-1"}
+    )
+    assert r.status_code == 201 and r.json()["run_id"] == "my-run-1"
+    by_id = api.post("/api/v1/runs", json={"experiment_id": experiment["id"]})
+    assert by_id.status_code == 201 and by_id.json()["experiment_id"] == experiment["id"]
+    assert_error(api.post("/api/v1/runs", json={"name": "orphan"}), 400, "invalid_input", "experiment_id")
+    assert_error(api.post("/api/v1/runs", json={"experiment_id": "nope"}), 404, "not_found")
+    assert_error(
+        api.post("/api/v1/runs", json={"experiment_id": experiment["id"], "id": "my-run-1"}),
+        409,
+        "already_exists",
+    )

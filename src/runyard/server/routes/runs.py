@@ -102,14 +102,7 @@ def create_runs(body: RunBulkCreate, store: StoreDep, user: CurrentUser) -> Resp
     summary="Create a run by experiment id, or by project and experiment names (created if missing)",
 )
 def create_run(body: RunCreateWithExperiment, store: StoreDep, user: CurrentUser) -> Response:
-    if body.experiment_id:
-        experiment_id = body.experiment_id
-    elif body.project and body.experiment:
-        experiment_id = store.ensure_experiment(body.project, body.experiment, owner_id=user.id).id
-    else:
-        raise InvalidInput(
-            "give experiment_id, or both project and experiment (names)", field="experiment_id"
-        )
+    experiment_id = _experiment_for(body, store, user.id, "experiment_id")
     return _created(store.create_run(_run_create(body, experiment_id, user.id)))
 
 
