@@ -8,6 +8,7 @@ import traceback
 from collections.abc import Sequence
 
 from runyard.cli.admin import add_admin_commands
+from runyard.cli.devcluster import add_devcluster_command
 from runyard.cli.tracking import add_tracking_commands
 from runyard.errors import RunyardError
 from runyard.version import __version__
@@ -26,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_admin_commands(sub)
     add_tracking_commands(sub)
+    add_devcluster_command(sub)
     return parser
 
 
