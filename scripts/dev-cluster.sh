@@ -89,8 +89,10 @@ put() {
     local src=$1 dest=$2 mode=$3 owner=${4:-root:root}
     if ! cmp -s "$src" "$dest"; then
         install -D -m "$mode" -o "${owner%%:*}" -g "${owner##*:}" "$src" "$dest"
+        CONFIG_CHANGED=1
     fi
 }
+CONFIG_CHANGED=0
 
 write_config() {
     put "$CONF/slurm.conf" /etc/slurm/slurm.conf 644
@@ -195,6 +197,9 @@ up() {
         say "installed in $(elapsed "$t0") s"
     fi
     write_config
+    if ((CONFIG_CHANGED)) && pid_alive /run/slurm/slurmctld.pid; then
+        say "warning: deploy/slurm changed while the cluster runs; run \`$0 down\` and \`up\` to apply it"
+    fi
     prepare_dirs
     start_munge
     start_mariadb
