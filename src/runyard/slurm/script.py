@@ -112,12 +112,12 @@ def render_sbatch(spec: JobSpec, *, run_env: dict[str, str]) -> str:
             "trap 'kill -USR1 \"$child\" 2>/dev/null || true' USR1",
             f"{command} &",
             "child=$!",
+            "# a trapped signal interrupts wait: wait again until the command has really exited,",
+            "# then once more for its exit status (bash remembers it), which becomes the job's",
             'wait "$child"',
-            "rc=$?",
             'while kill -0 "$child" 2>/dev/null; do',
             '    wait "$child"',
-            "    rc=$?",
             "done",
-            'exit "$rc"',
+            'wait "$child"',
         ]
     return "\n".join(lines) + "\n"
