@@ -261,3 +261,20 @@ def test_later_slurm_number_objects_and_state_lists() -> None:
         '{"jobs": [{"job_id": 8, "time_limit": {"set": true, "infinite": true}}]}'
     )
     assert unlimited.time_limit_min is None
+
+
+def test_public_api_is_pinned() -> None:
+    import runyard.slurm
+
+    assert sorted(runyard.slurm.__all__) == [
+        "AccountingJob",
+        "JobSpec",
+        "NodeInfo",
+        "QueueJob",
+        "StartEstimate",
+        "parse_sacct_json",
+        "parse_sinfo_json",
+        "parse_squeue_json",
+        "parse_start_estimates",
+        "render_sbatch",
+    ]
