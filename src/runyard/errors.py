@@ -9,6 +9,8 @@
     ├── AlreadyExists            409 already_exists
     ├── SchemaOutdated           503 schema_outdated      (names the command that fixes it)
     ├── StoreUnavailable         503 store_unavailable
+    ├── SlurmError               502 slurm_error          (a Slurm command failed, timed out or is missing)
+    │   └── SubmitFailed         502 submit_failed        (sbatch refused the job: its message)
     └── ServerUnreachable        503 server_unreachable   (client side: network down, retry later)
 
 The server renders every one of these as the same JSON body (see ``to_dict``)::
@@ -33,7 +35,9 @@ __all__ = [
     "RunyardError",
     "SchemaOutdated",
     "ServerUnreachable",
+    "SlurmError",
     "StoreUnavailable",
+    "SubmitFailed",
     "Unauthorized",
     "error_for_code",
 ]
@@ -110,6 +114,15 @@ class ServerUnreachable(RunyardError):
     code = "server_unreachable"
 
 
+class SlurmError(RunyardError):
+    status = 502
+    code = "slurm_error"
+
+
+class SubmitFailed(SlurmError):
+    code = "submit_failed"
+
+
 _BY_CODE: dict[str, type[RunyardError]] = {
     cls.code: cls
     for cls in (
@@ -123,6 +136,8 @@ _BY_CODE: dict[str, type[RunyardError]] = {
         SchemaOutdated,
         StoreUnavailable,
         ServerUnreachable,
+        SlurmError,
+        SubmitFailed,
     )
 }
 _BY_STATUS: dict[int, type[RunyardError]] = {
