@@ -1,7 +1,9 @@
-"""The Slurm layer: pure job specs, sbatch rendering and output parsers.
+"""The Slurm layer: job specs, sbatch rendering, output parsers, and the one runner.
 
-Everything in this package is pure (no subprocess): ``spec`` describes a job, ``script``
-renders its sbatch script, ``parse`` turns squeue/sacct/sinfo output into typed records.
+``spec`` describes a job, ``script`` renders its sbatch script and ``parse`` turns
+squeue/sacct/sinfo output into typed records: all pure (no subprocess). ``runner`` is the
+only module that executes Slurm commands (argv lists, timeouts, stderr captured); import
+``LocalSlurm`` from ``runyard.slurm.runner``.
 """
 
 from __future__ import annotations
