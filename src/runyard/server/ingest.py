@@ -130,13 +130,19 @@ def parse_timestamp(value: Any, field: str = "timestamp") -> float:
 
 
 # -- columns -----------------------------------------------------------------------------
+def _array(raw: list[Any]) -> np.ndarray:
+    """One numpy call for a clean column; ragged or mixed input becomes an object array,
+    which the callers then check element by element to name the bad one."""
+    try:
+        return np.asarray(raw)
+    except (ValueError, TypeError):
+        return np.asarray(raw, dtype=object)
+
+
 def _steps(raw: Any, field: str) -> np.ndarray:
     if not isinstance(raw, list):
         raise InvalidInput(f"{field} must be an array of integers", field=field)
-    try:
-        arr = np.asarray(raw)
-    except (ValueError, TypeError):
-        arr = np.asarray(raw, dtype=object)
+    arr = _array(raw)
     if arr.size == 0:
         return np.zeros(0, dtype=np.int64)
     if arr.dtype.kind in "iu":
@@ -161,10 +167,7 @@ def _times(raw: Any, n: int, field: str, now: float) -> np.ndarray:
         return np.full(n, now, dtype=np.float64)
     if not isinstance(raw, list):
         raise InvalidInput(f"{field} must be an array of POSIX seconds", field=field)
-    try:
-        arr = np.asarray(raw)
-    except (ValueError, TypeError):
-        arr = np.asarray(raw, dtype=object)
+    arr = _array(raw)
     if arr.size and (arr.dtype.kind not in "iuf" or not np.all(np.isfinite(arr))):
         for i, v in enumerate(raw):
             _time(v, f"{field}[{i}]")
@@ -176,10 +179,7 @@ def _times(raw: Any, n: int, field: str, now: float) -> np.ndarray:
 def _values(raw: Any, field: str) -> np.ndarray:
     if not isinstance(raw, list):
         raise InvalidInput(f"{field} must be an array of numbers", field=field)
-    try:
-        arr = np.asarray(raw)
-    except (ValueError, TypeError):
-        arr = np.asarray(raw, dtype=object)
+    arr = _array(raw)
     if arr.dtype.kind in "iuf":
         return arr.astype(np.float64, copy=False)
     if arr.size == 0:
