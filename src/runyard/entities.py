@@ -15,6 +15,8 @@ from enum import StrEnum
 from typing import Any
 
 __all__ = [
+    "ACTIVE_STATUSES",
+    "CLEARABLE_RUN_FIELDS",
     "TERMINAL_STATUSES",
     "ApiKey",
     "Artifact",
@@ -28,6 +30,7 @@ __all__ = [
     "Project",
     "Run",
     "RunCreate",
+    "RunEvent",
     "RunPage",
     "RunQuery",
     "RunStatus",
@@ -50,6 +53,8 @@ class RunStatus(StrEnum):
     OOM = "oom"
     NODE_FAIL = "node_fail"
 
+
+ACTIVE_STATUSES = frozenset({RunStatus.CREATED, RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.REQUEUED})
 
 TERMINAL_STATUSES = frozenset(
     {
@@ -172,6 +177,14 @@ class Run:
     slurm_partition: str | None = None
     slurm_cluster: str | None = None
     restart_count: int = 0
+    # what Slurm last said about the job (see runyard.lifecycle)
+    slurm_state: str | None = None  # e.g. PENDING, RUNNING, COMPLETED, TIMEOUT
+    pending_reason: str | None = None  # e.g. Resources, Dependency, JobArrayTaskLimit
+    start_estimate: float | None = None  # Slurm's expected start of a pending job
+    state_unknown_since: float | None = None  # Slurm could not be asked since then
+    slurm_done: bool = False  # Slurm's final verdict and accounting are recorded
+    # details: requested resources, gpus, time_limit_min, stdout/stderr paths, accounting, …
+    slurm: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, MetricSummary] = field(default_factory=dict)
 
 
@@ -196,14 +209,22 @@ class RunCreate:
     slurm_nodes: str | None = None
     slurm_partition: str | None = None
     slurm_cluster: str | None = None
+    slurm: dict[str, Any] = field(default_factory=dict)
+
+
+# RunUpdate fields that ``RunUpdate.clear`` may set back to None
+CLEARABLE_RUN_FIELDS = frozenset(
+    {"pending_reason", "start_estimate", "state_unknown_since", "exit_code", "ended_at", "slurm_state"}
+)
 
 
 @dataclass(frozen=True, slots=True)
 class RunUpdate:
     """A partial update: fields left None are not touched.
 
-    ``config`` and ``summary`` are merged key by key into what is stored (a key set to None
-    stays None: it is not a delete); ``tags`` replaces the tag set; ``tags_add`` adds to it.
+    ``config``, ``summary`` and ``slurm`` are merged key by key into what is stored (a key set
+    to None stays None: it is not a delete); ``tags`` replaces the tag set; ``tags_add`` adds
+    to it. ``clear`` names fields (``CLEARABLE_RUN_FIELDS``) to set back to None.
     """
 
     name: str | None = None
@@ -219,9 +240,36 @@ class RunUpdate:
     tags_add: tuple[str, ...] | None = None
     gpu_type: str | None = None
     slurm_job_id: str | None = None
+    slurm_array_job_id: str | None = None
+    slurm_array_task_id: int | None = None
     slurm_nodes: str | None = None
     slurm_partition: str | None = None
     restart_count: int | None = None
+    slurm_state: str | None = None
+    pending_reason: str | None = None
+    start_estimate: float | None = None
+    state_unknown_since: float | None = None
+    slurm_done: bool | None = None
+    slurm: dict[str, Any] | None = None
+    clear: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RunEvent:
+    """One entry of a run's history: a status change, a Slurm observation, a signal, …
+
+    ``source`` says who reported it: ``client`` (the training script), ``job`` (the generated
+    batch script), ``slurm`` (the watcher), ``epilog`` (the Slurm epilog webhook) or ``user``.
+    """
+
+    id: int
+    run_id: str
+    time: float
+    source: str
+    kind: str  # "status", "signal", "checkpoint", "submitted", "epilog", …
+    status: str | None = None
+    message: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

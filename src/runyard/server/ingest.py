@@ -261,6 +261,7 @@ def parse_update(raw: Any, field: str = "update") -> RunUpdate:
         "tags_add",
         "restart_count",
         "host",
+        "slurm",
     }
     unknown = set(raw) - known
     if unknown:
@@ -268,7 +269,15 @@ def parse_update(raw: Any, field: str = "update") -> RunUpdate:
             f"{field} has unknown fields {sorted(unknown)}; valid: {sorted(known)}", field=field
         )
     status = raw.get("status")
+    slurm = dict(_json_obj(raw.get("slurm"), f"{field}.slurm") or {})
+    f = f"{field}.slurm"
     return RunUpdate(
+        slurm_job_id=_slurm_str(slurm.pop("job_id", None), f"{f}.job_id"),
+        slurm_array_job_id=_slurm_str(slurm.pop("array_job_id", None), f"{f}.array_job_id"),
+        slurm_array_task_id=_opt_int(slurm.pop("array_task_id", None), f"{f}.array_task_id"),
+        slurm_nodes=_str(slurm.pop("nodes", None), f"{f}.nodes", max_len=10_000),
+        slurm_partition=_str(slurm.pop("partition", None), f"{f}.partition"),
+        slurm=slurm or None,
         name=_str(raw.get("name"), f"{field}.name"),
         status=None if status is None else parse_status(status, f"{field}.status"),
         exit_code=_opt_int(raw.get("exit_code"), f"{field}.exit_code", lo=-(2**31), hi=2**31 - 1),

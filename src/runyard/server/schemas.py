@@ -128,6 +128,16 @@ class RunRead(BaseModel):
     slurm_partition: str | None = None
     slurm_cluster: str | None = None
     restart_count: int = 0
+    slurm_state: str | None = Field(default=None, description="Slurm's last job state, e.g. PENDING")
+    pending_reason: str | None = Field(default=None, description="Why a queued job waits, e.g. Resources")
+    start_estimate: float | None = Field(default=None, description="Slurm's expected start (POSIX s)")
+    state_unknown_since: float | None = Field(
+        default=None, description="Slurm could not be asked about this job since then (POSIX s)"
+    )
+    slurm_done: bool = Field(default=False, description="Slurm's final state and accounting are in")
+    slurm: dict[str, Any] = Field(
+        default={}, description="Job details: requested resources, gpus, stdout/stderr paths, accounting"
+    )
     metrics: dict[str, MetricSummaryRead] = {}
 
 
@@ -233,6 +243,11 @@ class BatchUpdate(BaseModel):
     tags: list[str] | None = None
     tags_add: list[str] | None = None
     restart_count: int | None = None
+    slurm: dict[str, Any] | None = Field(
+        default=None,
+        description="job_id, array_job_id, array_task_id, nodes, partition, and details such as "
+        "stdout/stderr paths (merged key by key)",
+    )
 
 
 class ArtifactBody(BaseModel):

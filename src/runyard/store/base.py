@@ -9,6 +9,7 @@ the store can judge (duplicate names, unknown run in a batch) raises ``InvalidIn
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from runyard.entities import (
@@ -24,11 +25,13 @@ from runyard.entities import (
     Project,
     Run,
     RunCreate,
+    RunEvent,
     RunPage,
     RunQuery,
     RunUpdate,
     User,
 )
+from runyard.lifecycle import NewEvent
 
 __all__ = ["SchemaState", "Store"]
 
@@ -141,6 +144,29 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def search_runs(self, query: RunQuery) -> RunPage: ...
+
+    # -- run history and the Slurm watcher ------------------------------------------------
+    @abc.abstractmethod
+    def transition_run(
+        self, run_id: str, decide: Callable[[Run], tuple[RunUpdate | None, list[NewEvent]]]
+    ) -> tuple[Run, bool]:
+        """Apply ``decide(run)`` (a pure rule of ``runyard.lifecycle``) under the run's lock, in
+        one transaction with its events; returns (the run after, whether anything changed)."""
+
+    @abc.abstractmethod
+    def record_events(self, run_id: str, events: list[NewEvent]) -> None: ...
+
+    @abc.abstractmethod
+    def list_run_events(self, run_id: str, *, after_id: int = 0, limit: int = 1000) -> list[RunEvent]:
+        """A run's history, oldest first; ``after_id`` pages (and follows) it."""
+
+    @abc.abstractmethod
+    def slurm_tracked_runs(self, limit: int | None = None) -> list[Run]:
+        """Runs with a Slurm job whose final state and accounting are not recorded yet (no metrics)."""
+
+    @abc.abstractmethod
+    def mark_state_unknown(self, run_ids: list[str], since: float) -> int:
+        """Slurm could not be asked about these runs since ``since`` (first failure kept)."""
 
     # -- metrics -----------------------------------------------------------------------
     @abc.abstractmethod

@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from runyard.entities import RunCreate, RunQuery, RunUpdate
 from runyard.errors import InvalidInput
+from runyard.lifecycle import filter_client_update
 from runyard.server.deps import CurrentUser, StoreDep
 from runyard.server.ingest import parse_status
 from runyard.server.jsonio import JsonResponse, run_json
@@ -130,7 +131,9 @@ def update_run(run_id: str, body: RunUpdateBody, store: StoreDep, _: CurrentUser
         ended_at=body.ended_at,
         host=body.host,
     )
-    return JsonResponse(run_json(store.update_run(run_id, update)))
+    # status changes go through the state machine: Slurm's final word is not overwritten
+    store.transition_run(run_id, lambda run: filter_client_update(run, update, "user"))
+    return JsonResponse(run_json(store.get_run(run_id)))
 
 
 FilterParam = Annotated[

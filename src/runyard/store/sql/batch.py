@@ -17,12 +17,14 @@ from sqlalchemy.engine import Connection
 
 from runyard.entities import Batch, BatchResult, RunCreate, RunStatus
 from runyard.errors import InvalidInput, NotFound
+from runyard.lifecycle import filter_client_update
 from runyard.store.sql.artifacts import insert_artifact
 from runyard.store.sql.common import check_int, now
 from runyard.store.sql.engine import Database
+from runyard.store.sql.events import insert_events
 from runyard.store.sql.metrics import append_points, check_points
 from runyard.store.sql.projects import ensure_experiment
-from runyard.store.sql.runs import check_run_id, insert_run, lock_run, touch_run, update_run
+from runyard.store.sql.runs import check_run_id, insert_run, lock_run, run_from_row, touch_run, update_run
 from runyard.store.sql.schema import applied_batches, runs
 
 __all__ = ["apply_batch", "log_metrics"]
@@ -77,7 +79,10 @@ def apply_batch(db: Database, conn: Connection, run_id: str, batch: Batch, chunk
         assert row is not None
     stored = append_points(conn, run_id, points, chunk_size)
     if batch.update is not None:
-        update_run(conn, run_id, batch.update, row=row)
+        source = "job" if batch.writer.startswith("job-") else "client"
+        update, events = filter_client_update(run_from_row(row), batch.update, source)
+        update_run(conn, run_id, update, row=row)
+        insert_events(conn, run_id, events)
     elif stored:
         touch_run(conn, run_id)
     for i, artifact in enumerate(batch.artifacts):

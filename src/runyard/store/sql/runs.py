@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, RowMapping
 
 from runyard.entities import (
+    CLEARABLE_RUN_FIELDS,
     RUN_ID_RE,
     TERMINAL_STATUSES,
     MetricSummary,
@@ -181,6 +182,12 @@ def run_from_row(m: Mapping[Any, Any], metrics: dict[str, MetricSummary] | None 
         slurm_partition=m["slurm_partition"],
         slurm_cluster=m["slurm_cluster"],
         restart_count=m["restart_count"],
+        slurm_state=m["slurm_state"],
+        pending_reason=m["pending_reason"],
+        start_estimate=m["start_estimate"],
+        state_unknown_since=m["state_unknown_since"],
+        slurm_done=bool(m["slurm_done"]),
+        slurm=load_json(m["slurm"], {}),
         metrics=metrics or {},
     )
 
@@ -296,6 +303,12 @@ def insert_run(
         "slurm_partition": check_optional_text(create.slurm_partition, "slurm_partition"),
         "slurm_cluster": check_optional_text(create.slurm_cluster, "slurm_cluster"),
         "restart_count": 0,
+        "slurm_state": None,
+        "pending_reason": None,
+        "start_estimate": None,
+        "state_unknown_since": None,
+        "slurm_done": False,
+        "slurm": dump_json(_slurm_details(create.slurm, "slurm"), "slurm"),
     }
     if not db.insert_new(conn, runs, ("id",), values):
         if if_missing:
@@ -325,12 +338,24 @@ def update_run(conn: Connection, run_id: str, update: RunUpdate, *, row: RowMapp
         values["restart_count"] = check_int(simple["restart_count"], "restart_count", minimum=0)
     if simple["notes"] is not None:
         values["notes"] = check_text(simple["notes"], "notes")
+    if simple["slurm_array_task_id"] is not None:
+        values["slurm_array_task_id"] = check_int(
+            simple["slurm_array_task_id"], "slurm_array_task_id", minimum=0
+        )
+    for name in ("start_estimate", "state_unknown_since"):
+        if simple[name] is not None:
+            values[name] = check_time(simple[name], name)
+    if simple["slurm_done"] is not None:
+        values["slurm_done"] = bool(simple["slurm_done"])
     limits = {
         "host": 1000,
         "gpu_type": 1000,
         "slurm_job_id": 64,
+        "slurm_array_job_id": 64,
         "slurm_nodes": 100_000,
         "slurm_partition": 1000,
+        "slurm_state": 32,
+        "pending_reason": 1000,
     }
     for name, limit in limits.items():
         if simple[name] is not None:
@@ -346,6 +371,15 @@ def update_run(conn: Connection, run_id: str, update: RunUpdate, *, row: RowMapp
         if not isinstance(update.summary, Mapping):
             raise InvalidInput("summary must be an object", field="summary")
         values["summary"] = dump_json({**load_json(row["summary"], {}), **update.summary}, "summary")
+    if update.slurm is not None:
+        details = _slurm_details(update.slurm, "slurm")
+        values["slurm"] = dump_json({**load_json(row["slurm"], {}), **details}, "slurm")
+    for name in update.clear:
+        if name not in CLEARABLE_RUN_FIELDS:
+            raise InvalidInput(
+                f"clear may name only {sorted(CLEARABLE_RUN_FIELDS)}, got {name!r}", field="clear"
+            )
+        values[name] = None
     if update.tags is not None or update.tags_add is not None:
         old_tags: list[str] = load_json(row["tags"], [])
         tags = check_tags(update.tags) if update.tags is not None else list(old_tags)
@@ -362,6 +396,12 @@ def update_run(conn: Connection, run_id: str, update: RunUpdate, *, row: RowMapp
         values["ended_at"] = at
     values["updated_at"] = at
     conn.execute(sa.update(runs).where(runs.c.id == run_id).values(**values))
+
+
+def _slurm_details(value: Any, field: str) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise InvalidInput(f"{field} must be an object", field=field)
+    return dict(value)
 
 
 def touch_run(conn: Connection, run_id: str) -> None:

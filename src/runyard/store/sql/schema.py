@@ -30,6 +30,7 @@ __all__ = [
     "metric_chunks",
     "metric_summaries",
     "projects",
+    "run_events",
     "run_params",
     "run_tags",
     "runs",
@@ -128,6 +129,13 @@ runs = sa.Table(
     sa.Column("slurm_partition", sa.Text(), nullable=True),
     sa.Column("slurm_cluster", sa.Text(), nullable=True),
     sa.Column("restart_count", sa.Integer(), nullable=False),
+    # added by 0002_slurm: what Slurm last said, and the details (JSON object)
+    sa.Column("slurm_state", sa.String(32), nullable=True),
+    sa.Column("pending_reason", sa.Text(), nullable=True),
+    sa.Column("start_estimate", sa.Double(), nullable=True),
+    sa.Column("state_unknown_since", sa.Double(), nullable=True),
+    sa.Column("slurm_done", sa.Boolean(), nullable=False, server_default=sa.false()),
+    sa.Column("slurm", sa.Text(), nullable=False, server_default="{}"),
     # the run table's default order and the experiment counters are index-only
     sa.Index("ix_runs_experiment_created", "experiment_id", "created_at", "id"),
     sa.Index("ix_runs_experiment_updated", "experiment_id", "updated_at"),
@@ -138,6 +146,23 @@ runs = sa.Table(
     sa.Index("ix_runs_slurm_job", "slurm_job_id"),
     sa.Index("ix_runs_slurm_array", "slurm_array_job_id", "slurm_array_task_id"),
     sa.Index("ix_runs_user", "user_id"),
+    # the watcher's question: which jobs still need Slurm's word
+    sa.Index("ix_runs_slurm_pending", "slurm_done", "slurm_job_id"),
+)
+
+# A run's history, oldest first (``id`` orders it).
+run_events = sa.Table(
+    "run_events",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("run_id", RUN_ID, sa.ForeignKey("runs.id"), nullable=False),
+    _time("time"),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("status", sa.String(16), nullable=True),
+    sa.Column("message", sa.Text(), nullable=False),
+    sa.Column("data", sa.Text(), nullable=False),  # JSON object
+    sa.Index("ix_run_events_run", "run_id", "id"),
 )
 
 run_tags = sa.Table(

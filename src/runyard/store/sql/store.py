@@ -7,6 +7,8 @@ transaction (``Database.write`` or ``Database.read``), so a method that raises c
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from runyard.entities import (
     ApiKey,
     Artifact,
@@ -20,15 +22,18 @@ from runyard.entities import (
     Project,
     Run,
     RunCreate,
+    RunEvent,
     RunPage,
     RunQuery,
     RunUpdate,
     User,
 )
 from runyard.errors import InvalidInput
+from runyard.lifecycle import NewEvent
 from runyard.store.base import SchemaState, Store
 from runyard.store.sql import artifacts as artifacts_sql
 from runyard.store.sql import batch as batch_sql
+from runyard.store.sql import events as events_sql
 from runyard.store.sql import migrate
 from runyard.store.sql import projects as projects_sql
 from runyard.store.sql import runs as runs_sql
@@ -187,6 +192,30 @@ class SqlStore(Store):
     def search_runs(self, query: RunQuery) -> RunPage:
         with self._db.read() as conn:
             return search_runs(conn, query)
+
+    # -- run history and the Slurm watcher ------------------------------------------------
+    def transition_run(
+        self, run_id: str, decide: Callable[[Run], tuple[RunUpdate | None, list[NewEvent]]]
+    ) -> tuple[Run, bool]:
+        with self._db.write() as conn:
+            return events_sql.transition(conn, run_id, decide)
+
+    def record_events(self, run_id: str, events: list[NewEvent]) -> None:
+        with self._db.write() as conn:
+            runs_sql.get_run_row(conn, run_id)
+            events_sql.insert_events(conn, run_id, events)
+
+    def list_run_events(self, run_id: str, *, after_id: int = 0, limit: int = 1000) -> list[RunEvent]:
+        with self._db.read() as conn:
+            return events_sql.list_events(conn, run_id, after_id, limit)
+
+    def slurm_tracked_runs(self, limit: int | None = None) -> list[Run]:
+        with self._db.read() as conn:
+            return events_sql.slurm_tracked(conn, limit)
+
+    def mark_state_unknown(self, run_ids: list[str], since: float) -> int:
+        with self._db.write() as conn:
+            return events_sql.mark_state_unknown(conn, run_ids, since)
 
     # -- metrics -----------------------------------------------------------------------
     def log_metrics(self, run_id: str, metrics: dict[str, MetricColumns]) -> int:

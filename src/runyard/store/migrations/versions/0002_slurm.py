@@ -1,0 +1,57 @@
+"""Slurm tracking: what Slurm last said about a run's job, and each run's history.
+
+Revision ID: 0002_slurm
+Revises: 0001_initial
+Create Date: 2026-11-22
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002_slurm"
+down_revision = "0001_initial"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("runs") as batch:
+        batch.add_column(sa.Column("slurm_state", sa.String(32), nullable=True))
+        batch.add_column(sa.Column("pending_reason", sa.Text(), nullable=True))
+        batch.add_column(sa.Column("start_estimate", sa.Double(), nullable=True))
+        batch.add_column(sa.Column("state_unknown_since", sa.Double(), nullable=True))
+        batch.add_column(sa.Column("slurm_done", sa.Boolean(), nullable=False, server_default=sa.false()))
+        batch.add_column(sa.Column("slurm", sa.Text(), nullable=False, server_default="{}"))
+    op.create_index("ix_runs_slurm_pending", "runs", ["slurm_done", "slurm_job_id"])
+    op.create_table(
+        "run_events",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("run_id", sa.String(64), nullable=False),
+        sa.Column("time", sa.Double(), nullable=False),
+        sa.Column("source", sa.String(16), nullable=False),
+        sa.Column("kind", sa.String(32), nullable=False),
+        sa.Column("status", sa.String(16), nullable=True),
+        sa.Column("message", sa.Text(), nullable=False),
+        sa.Column("data", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_run_events"),
+        sa.ForeignKeyConstraint(["run_id"], ["runs.id"], name="fk_run_events_run_id_runs"),
+    )
+    op.create_index("ix_run_events_run", "run_events", ["run_id", "id"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_run_events_run", table_name="run_events")
+    op.drop_table("run_events")
+    op.drop_index("ix_runs_slurm_pending", table_name="runs")
+    with op.batch_alter_table("runs") as batch:
+        for name in (
+            "slurm",
+            "slurm_done",
+            "state_unknown_since",
+            "start_estimate",
+            "pending_reason",
+            "slurm_state",
+        ):
+            batch.drop_column(name)
