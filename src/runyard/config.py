@@ -89,6 +89,30 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "30",
         "Longest run.finish() retries a reachable server before leaving the rest in the journal.",
     ),
+    EnvVar(
+        "RUNYARD_HANDLE_SIGNALS",
+        "client",
+        "1",
+        "0 stops runyard.init() from handling SIGUSR1 (time-limit warning) and SIGTERM (run.should_stop).",
+    ),
+    EnvVar(
+        "RUNYARD_REQUEUE",
+        "client",
+        "0",
+        "1 (set by `runyard launch` for requeueable jobs): a run stopped by SIGUSR1 ends requeued.",
+    ),
+    EnvVar(
+        "RUNYARD_ARRAY_BASE_ID",
+        "client",
+        "",
+        "Set by `runyard launch` for job arrays: task N logs into run uuid5(base id, N).",
+    ),
+    EnvVar(
+        "RUNYARD_SYSTEM_INTERVAL_S",
+        "client",
+        "10",
+        "Seconds between system metric samples (CPU, RSS, GPUs) of a run; 0 turns them off.",
+    ),
     # server
     EnvVar(
         "RUNYARD_DATA_DIR",
@@ -107,6 +131,49 @@ ENV_VARS: tuple[EnvVar, ...] = (
     EnvVar("RUNYARD_MAX_BODY_MB", "server", "64", "Largest request body accepted, in MiB (413 above it)."),
     EnvVar("RUNYARD_MAX_ARTIFACT_MB", "server", "100", "Largest artifact upload accepted, in MiB."),
     EnvVar("RUNYARD_LOG_LEVEL", "server", "info", "Server log level."),
+    EnvVar(
+        "RUNYARD_LOG_ROOTS",
+        "server",
+        "",
+        "Directories (separated by ':') under which the server may read runs' stdout/stderr files for "
+        "`runyard logs`, e.g. /home:/scratch. Empty: any path a run recorded, except system directories "
+        "and the server's data directory. Set it on shared servers.",
+    ),
+    EnvVar(
+        "RUNYARD_EXECUTOR",
+        "server",
+        "auto",
+        "Where launched jobs run: slurm (Slurm's commands on the server host), local (subprocesses, "
+        "for a machine without Slurm), auto (slurm when sbatch is on PATH, else local) or none.",
+    ),
+    EnvVar(
+        "RUNYARD_SLURM_POLL_S",
+        "server",
+        "5",
+        "Seconds between watcher cycles while jobs change; it backs off to RUNYARD_SLURM_POLL_MAX_S when "
+        "nothing does.",
+    ),
+    EnvVar("RUNYARD_SLURM_POLL_MAX_S", "server", "60", "Longest pause between watcher cycles, in seconds."),
+    EnvVar(
+        "RUNYARD_SLURM_MAX_CALLS_PER_MIN",
+        "server",
+        "20",
+        "Hard cap on Slurm commands (squeue, sacct) the watcher runs per minute, to protect slurmctld.",
+    ),
+    EnvVar(
+        "RUNYARD_WEBHOOK_SECRET",
+        "server",
+        "",
+        "Shared secret that signs Slurm epilog calls to /webhooks/slurm (default: generated once into "
+        "<data dir>/webhook.secret).",
+    ),
+    EnvVar(
+        "RUNYARD_JOB_PYTHON",
+        "server",
+        "",
+        "Python interpreter that generated batch scripts use to report start and exit (default: the "
+        "server's own; it must be reachable from the compute nodes).",
+    ),
 )
 _BY_NAME = {v.name: v for v in ENV_VARS}
 
@@ -190,6 +257,13 @@ class Settings:
     max_body_bytes: int = 64 * 1024 * 1024
     max_artifact_bytes: int = 100 * 1024 * 1024
     log_level: str = "info"
+    log_roots: tuple[Path, ...] = ()  # where run output files may be read from; () = anywhere but system dirs
+    executor: str = "auto"
+    slurm_poll_s: float = 5.0
+    slurm_poll_max_s: float = 60.0
+    slurm_max_calls_per_min: int = 20
+    webhook_secret: str = ""
+    job_python: str = ""
 
     @property
     def artifact_dir(self) -> Path:
@@ -230,7 +304,50 @@ class Settings:
             * 1024
             * 1024,
             log_level=o.get("log_level") or env("RUNYARD_LOG_LEVEL") or default("RUNYARD_LOG_LEVEL"),
+            log_roots=_paths(o.get("log_roots") or env("RUNYARD_LOG_ROOTS") or "", "RUNYARD_LOG_ROOTS"),
+            executor=o.get("executor") or env("RUNYARD_EXECUTOR") or default("RUNYARD_EXECUTOR"),
+            slurm_poll_s=_float(
+                _setting(o, "slurm_poll_s", "RUNYARD_SLURM_POLL_S"), "RUNYARD_SLURM_POLL_S", 0.05
+            ),
+            slurm_poll_max_s=_float(
+                _setting(o, "slurm_poll_max_s", "RUNYARD_SLURM_POLL_MAX_S"), "RUNYARD_SLURM_POLL_MAX_S", 0.05
+            ),
+            slurm_max_calls_per_min=_int(
+                _setting(o, "slurm_max_calls_per_min", "RUNYARD_SLURM_MAX_CALLS_PER_MIN"),
+                "RUNYARD_SLURM_MAX_CALLS_PER_MIN",
+                1,
+                100_000,
+            ),
+            webhook_secret=o.get("webhook_secret") or env("RUNYARD_WEBHOOK_SECRET") or "",
+            job_python=o.get("job_python") or env("RUNYARD_JOB_PYTHON") or "",
         )
+
+
+def _paths(value: str, name: str) -> tuple[Path, ...]:
+    """``/home:/scratch`` → absolute, resolved directories; a relative one is refused."""
+    paths = []
+    for part in str(value).split(os.pathsep):
+        if not part.strip():
+            continue
+        path = Path(part.strip()).expanduser()
+        if not path.is_absolute():
+            raise InvalidInput(f"{name} must list absolute directories, got {part!r}", field=name)
+        paths.append(path.resolve())
+    return tuple(paths)
+
+
+def _setting(overrides: dict[str, Any], key: str, name: str) -> Any:
+    return overrides.get(key) or env(name) or default(name)
+
+
+def _float(value: Any, name: str, lo: float) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{name} must be a number, got {value!r}", field=name) from None
+    if not number >= lo:
+        raise InvalidInput(f"{name} must be at least {lo:g}, got {number:g}", field=name)
+    return number
 
 
 def _int(value: Any, name: str, lo: int, hi: int) -> int:

@@ -11,6 +11,7 @@
     ├── StoreUnavailable         503 store_unavailable
     ├── SlurmError               502 slurm_error          (a Slurm command failed, timed out or is missing)
     │   └── SubmitFailed         502 submit_failed        (sbatch refused the job: its message)
+    ├── NoExecutor               503 no_executor          (this server launches no jobs)
     └── ServerUnreachable        503 server_unreachable   (client side: network down, retry later)
 
 The server renders every one of these as the same JSON body (see ``to_dict``)::
@@ -30,6 +31,7 @@ __all__ = [
     "AlreadyExists",
     "Forbidden",
     "InvalidInput",
+    "NoExecutor",
     "NotFound",
     "PayloadTooLarge",
     "RunyardError",
@@ -121,6 +123,11 @@ class SlurmError(RunyardError):
 
 class SubmitFailed(SlurmError):
     code = "submit_failed"
+
+
+class NoExecutor(RunyardError):
+    status = 503
+    code = "no_executor"
 
 
 _BY_CODE: dict[str, type[RunyardError]] = {

@@ -19,6 +19,8 @@ def settings(tmp_path: Path) -> Settings:
         database_url=f"sqlite:///{tmp_path / 'runyard.db'}",
         max_body_bytes=4 * 1024 * 1024,
         max_artifact_bytes=64 * 1024,
+        executor="none",  # API tests never reach a real Slurm; tests that need one pass it in
+        webhook_secret="test-webhook-secret",
     )
 
 

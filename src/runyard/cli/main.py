@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 from runyard.cli.admin import add_admin_commands
 from runyard.cli.devcluster import add_devcluster_command
+from runyard.cli.slurmcmd import add_slurm_commands
 from runyard.cli.tracking import add_tracking_commands
 from runyard.errors import RunyardError
 from runyard.version import __version__
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_admin_commands(sub)
     add_tracking_commands(sub)
     add_devcluster_command(sub)
+    add_slurm_commands(sub)
     return parser
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -20,6 +21,9 @@ from runyard.server.errors import install_error_handlers
 from runyard.server.jsonio import JsonResponse
 from runyard.server.limits import BodyLimitMiddleware
 from runyard.server.routes import artifacts, health, metrics, projects, runs, users, webhooks
+from runyard.server.webhook_auth import webhook_secret
+from runyard.slurm.executor import open_executor
+from runyard.slurm.watcher import Watcher, WatcherConfig
 from runyard.store.base import Store
 from runyard.version import __version__
 
@@ -41,18 +45,32 @@ def check_schema(store: Store) -> None:
         )
 
 
-def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
+_DEFAULT = object()
+
+
+def create_app(settings: Settings, store: Store | None = None, executor: Any = _DEFAULT) -> FastAPI:
+    """The application. ``executor`` (an ``Executor`` or None) defaults to the one
+    ``settings.executor`` names; the Slurm watcher runs while the app does, when there is one."""
     if store is None:
         from runyard.store import open_store
 
         store = open_store(settings.database_url)
     check_schema(store)
     owned_store = store
+    if executor is _DEFAULT:
+        executor = open_executor(settings.executor, state_dir=settings.data_dir / "local-jobs")
+    watcher = None if executor is None else Watcher(store, executor, WatcherConfig.from_settings(settings))
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
-        owned_store.close()
+        if watcher is not None:
+            watcher.start()
+        try:
+            yield
+        finally:
+            if watcher is not None:
+                watcher.stop()
+            owned_store.close()
 
     app = FastAPI(
         title="Runyard",
@@ -67,6 +85,9 @@ def create_app(settings: Settings, store: Store | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.store = store
     app.state.auth_cache = AuthCache()
+    app.state.executor = executor
+    app.state.watcher = watcher
+    app.state.webhook_secret = webhook_secret(settings)
     install_error_handlers(app)
     for module in (health, users, projects, runs, metrics, artifacts, webhooks):
         app.include_router(module.router)

@@ -19,10 +19,11 @@ from starlette.concurrency import run_in_threadpool
 
 from runyard.config import Settings
 from runyard.entities import User
-from runyard.errors import Forbidden, Unauthorized
+from runyard.errors import Forbidden, NoExecutor, Unauthorized
+from runyard.slurm.executor import Executor
 from runyard.store.base import Store
 
-__all__ = ["AdminUser", "AuthCache", "CurrentUser", "SettingsDep", "StoreDep"]
+__all__ = ["AdminUser", "AuthCache", "CurrentUser", "ExecutorDep", "SettingsDep", "StoreDep", "user_for_key"]
 
 AUTH_CACHE_SECONDS = 5.0
 
@@ -61,8 +62,16 @@ async def get_settings(request: Request) -> Settings:
     return settings
 
 
+async def get_executor(request: Request) -> Executor:
+    executor: Executor | None = request.app.state.executor
+    if executor is None:
+        raise NoExecutor("this server launches no jobs (RUNYARD_EXECUTOR=none)")
+    return executor
+
+
 StoreDep = Annotated[Store, Depends(get_store)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+ExecutorDep = Annotated[Executor, Depends(get_executor)]
 
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="Runyard API key")
 _bearer = HTTPBearer(auto_error=False, description="Runyard API key as a bearer token")
@@ -79,6 +88,11 @@ async def current_user(
             "missing API key: send it as the X-API-Key header or as Authorization: Bearer <key> "
             "(create one with `runyard apikey create`)"
         )
+    return await user_for_key(request, secret)
+
+
+async def user_for_key(request: Request, secret: str) -> User:
+    """The user an API key belongs to (cached a few seconds); ``Unauthorized`` for a bad key."""
     cache: AuthCache = request.app.state.auth_cache
     digest = hashlib.sha256(secret.encode("utf-8", "surrogateescape")).hexdigest()
     user = cache.get(digest)

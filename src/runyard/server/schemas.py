@@ -322,3 +322,23 @@ class ArtifactRead(BaseModel):
     sha256: str | None = None
     step: int | None = None
     stored: bool = False
+
+
+# -- Slurm -------------------------------------------------------------------------------
+class WebhookBody(BaseModel):
+    """What the epilog script sends (JSON), or seed 003's form fields."""
+
+    job_id: str = Field(description="Slurm job id (SLURM_JOB_ID)")
+    array_job_id: str | None = Field(default=None, description="SLURM_ARRAY_JOB_ID of an array task")
+    array_task_id: str | None = Field(default=None, description="SLURM_ARRAY_TASK_ID of an array task")
+    exit_code: str | None = Field(default=None, description="3 or Slurm's 3:0 (code:signal)")
+    restart_count: str | None = None
+    status: str | None = Field(
+        default=None, description="Seed 003: completed, failed, timeout, cancelled, oom, node_fail, …"
+    )
+
+
+class WebhookResult(BaseModel):
+    received: bool
+    runs: list[str] = Field(description="Runs of this job")
+    source: str = Field(description="epilog (signed call) or user (admin API key)")

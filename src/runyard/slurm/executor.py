@@ -1,0 +1,62 @@
+"""``Executor``: what the server needs from a place that runs jobs, and how one is chosen.
+
+Two implementations share this interface: ``LocalSlurm`` (Slurm's commands on this host) and
+``LocalExecutor`` (plain subprocesses, for a laptop with no Slurm: the same scripts, the same
+records). The watcher, launch, cancel and the cluster view only ever see an ``Executor``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Protocol
+
+from runyard.errors import InvalidInput
+from runyard.slurm.parse import AccountingJob, NodeInfo, PartitionInfo, QueueJob
+
+__all__ = ["EXECUTOR_KINDS", "Executor", "open_executor"]
+
+EXECUTOR_KINDS = ("auto", "slurm", "local", "none")
+
+
+class Executor(Protocol):
+    kind: str  # "slurm" or "local"
+
+    def submit(self, script: str, *, workdir: str | None = None, env: Mapping[str, str] | None = None) -> str:
+        """Submit an sbatch script; the job id (an array's leader id). ``env`` is added to the
+        submitting process's environment (never written into the script)."""
+
+    def queue(self) -> list[QueueJob]:
+        """Every job the scheduler still knows (pending, running, recently ended)."""
+
+    def accounting(self, job_ids: Sequence[str]) -> list[AccountingJob]:
+        """Accounting records of these jobs (``123`` or ``123_4``), in one call."""
+
+    def nodes(self) -> list[NodeInfo]: ...
+
+    def partitions(self) -> list[PartitionInfo]:
+        """Every partition with its limits (the local executor has one)."""
+
+    def cancel(self, job_id: str) -> None: ...
+
+    def requeue(self, job_id: str) -> None: ...
+
+
+def open_executor(kind: str, *, state_dir: Path, timeout_s: float = 30) -> Executor | None:
+    """The executor for ``kind`` (see ``EXECUTOR_KINDS``); ``auto`` picks Slurm when ``sbatch``
+    is on PATH and the local executor otherwise; ``none`` gives None (no launching, no watcher).
+    ``state_dir`` is where the local executor keeps its jobs."""
+    if kind not in EXECUTOR_KINDS:
+        raise InvalidInput(
+            f"RUNYARD_EXECUTOR must be one of {', '.join(EXECUTOR_KINDS)}", field="RUNYARD_EXECUTOR"
+        )
+    if kind == "none":
+        return None
+    if kind == "slurm" or (kind == "auto" and shutil.which("sbatch")):
+        from runyard.slurm.runner import LocalSlurm
+
+        return LocalSlurm(timeout_s=timeout_s)
+    from runyard.slurm.local import LocalExecutor
+
+    return LocalExecutor(state_dir)
