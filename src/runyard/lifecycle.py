@@ -19,7 +19,8 @@ ingest all apply the same ones, inside the store's transaction):
    wins over whatever the client said; once Slurm's final record with its accounting is in
    (``slurm_done``), the client can no longer change the status of that attempt.
 4. Slurm's *non-final* states (PENDING, RUNNING) never undo a final status the client already
-   reported for the same attempt: Slurm is just late.
+   reported for the same attempt: Slurm is just late. Nor does COMPLETED undo ``timeout`` or
+   ``requeued`` from the client: the script stopped cleanly at the time-limit warning.
 5. Every status change is recorded as an event, with who reported it.
 """
 
@@ -198,6 +199,10 @@ def apply_observation(run: Run, obs: Observation) -> tuple[RunUpdate | None, lis
                 values["started_at"] = obs.start_time
     elif status is RunStatus.REQUEUED:
         pass  # the requeue itself is recorded when the restart count moves
+    elif status is RunStatus.FINISHED and current in (RunStatus.TIMEOUT, RunStatus.REQUEUED):
+        status = None  # the script stopped early at the time-limit warning: Slurm saw a clean exit
+        if obs.source == "sacct" and obs.complete:
+            values["slurm_done"] = True
     elif status is not None:  # final
         clear += [f for f in ("pending_reason", "start_estimate") if getattr(run, f) is not None]
         if obs.exit_code is not None and obs.exit_code != run.exit_code:
@@ -211,6 +216,9 @@ def apply_observation(run: Run, obs: Observation) -> tuple[RunUpdate | None, lis
             values["slurm_done"] = True
     if details:
         values["slurm"] = details
+    reason_changed = values.get("pending_reason") is not None and status is RunStatus.QUEUED
+    if reason_changed and status is current:  # a new reason to wait is history worth keeping
+        events.append(NewEvent(source="slurm", kind="pending", message=f"pending: {obs.reason}"))
     if status is not None and status is not RunStatus.REQUEUED and status is not current:
         values["status"] = status
         message = f"Slurm: {state}"

@@ -150,3 +150,11 @@ def test_runs_without_slurm_take_the_clients_word() -> None:
     update, events = filter_client_update(run, RunUpdate(status=RunStatus.RUNNING), "client")
     assert update.status is RunStatus.RUNNING and {"exit_code", "ended_at"} <= set(update.clear)
     assert [e.status for e in events] == ["running"]
+
+
+def test_clean_exit_after_the_time_limit_warning_stays_timeout() -> None:
+    run = make_run(status=RunStatus.TIMEOUT)
+    update, events = apply_observation(
+        run, Observation(source="sacct", state="COMPLETED", exit_code=0, end_time=9.0, complete=True)
+    )
+    assert update is not None and update.status is None and update.slurm_done is True and events == []

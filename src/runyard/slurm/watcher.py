@@ -63,6 +63,7 @@ _ENDED = frozenset(
 )
 _OOM_MARKERS = ("exceeded memory limit", "oom-kill", "out of memory", "oom_kill")
 MAX_SACCT_IDS = 1000  # per cycle; the rest wait for the next one
+WRITE_CHUNK = 500  # runs per transaction: short transactions, so client batches are not held up
 
 
 @dataclass(frozen=True, slots=True)
@@ -423,16 +424,16 @@ class Watcher:
                     observations[run_id] = obs
             except RunyardError as exc:
                 sacct_error = f"sacct: {exc}"  # slurmdbd down: squeue's view still counts
-        for run in runs:
-            seen = observations.get(run.id)
-            if seen is None:
-                continue
+        decisions = [
+            (run.id, functools.partial(_decide, obs=observations[run.id]))
+            for run in runs
+            if run.id in observations
+        ]
+        for start in range(0, len(decisions), WRITE_CHUNK):
             try:
-                _, changed = self.store.transition_run(run.id, functools.partial(_decide, obs=seen))
-            except RunyardError as exc:
-                log.warning("run %s: %s", run.id, exc)
-                continue
-            result.changed += int(changed)
+                result.changed += self.store.transition_runs(decisions[start : start + WRITE_CHUNK])
+            except RunyardError as exc:  # one bad chunk must not stop the others
+                log.warning("watcher: could not record Slurm's states: %s", exc)
         unseen = [
             run.id for run in runs if run.id not in observations and run.status not in TERMINAL_STATUSES
         ]

@@ -154,6 +154,13 @@ class Store(abc.ABC):
         one transaction with its events; returns (the run after, whether anything changed)."""
 
     @abc.abstractmethod
+    def transition_runs(
+        self, decisions: list[tuple[str, Callable[[Run], tuple[RunUpdate | None, list[NewEvent]]]]]
+    ) -> int:
+        """``transition_run`` for many runs in one transaction (the watcher's cycle); how many
+        changed. A run that no longer exists is skipped."""
+
+    @abc.abstractmethod
     def record_events(self, run_id: str, events: list[NewEvent]) -> None: ...
 
     @abc.abstractmethod

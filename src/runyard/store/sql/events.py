@@ -71,8 +71,11 @@ def list_events(conn: Connection, run_id: str, after_id: int, limit: int) -> lis
     ]
 
 
-def transition(conn: Connection, run_id: str, decide: Decide) -> tuple[Run, bool]:
-    """Apply ``decide(run)`` to the run under its row lock; (the run after, whether it changed)."""
+def transition(
+    conn: Connection, run_id: str, decide: Decide, *, reread: bool = True
+) -> tuple[Run | None, bool]:
+    """Apply ``decide(run)`` to the run under its row lock; (the run after — None without
+    ``reread`` — and whether it changed)."""
     row = get_run_row(conn, run_id, for_update=True)
     update, events = decide(run_from_row(row))
     if update is None and not events:
@@ -80,7 +83,7 @@ def transition(conn: Connection, run_id: str, decide: Decide) -> tuple[Run, bool
     if update is not None:
         update_run(conn, run_id, update, row=row)
     insert_events(conn, run_id, events)
-    return run_from_row(get_run_row(conn, run_id)), True
+    return (run_from_row(get_run_row(conn, run_id)) if reread else None), True
 
 
 def slurm_tracked(conn: Connection, limit: int | None) -> list[Run]:

@@ -28,7 +28,7 @@ from runyard.entities import (
     RunUpdate,
     User,
 )
-from runyard.errors import InvalidInput
+from runyard.errors import InvalidInput, NotFound
 from runyard.lifecycle import NewEvent
 from runyard.store.base import SchemaState, Store
 from runyard.store.sql import artifacts as artifacts_sql
@@ -198,7 +198,21 @@ class SqlStore(Store):
         self, run_id: str, decide: Callable[[Run], tuple[RunUpdate | None, list[NewEvent]]]
     ) -> tuple[Run, bool]:
         with self._db.write() as conn:
-            return events_sql.transition(conn, run_id, decide)
+            run, changed = events_sql.transition(conn, run_id, decide)
+            assert run is not None
+            return run, changed
+
+    def transition_runs(
+        self, decisions: list[tuple[str, Callable[[Run], tuple[RunUpdate | None, list[NewEvent]]]]]
+    ) -> int:
+        changed = 0
+        with self._db.write() as conn:
+            for run_id, decide in decisions:
+                try:
+                    changed += events_sql.transition(conn, run_id, decide, reread=False)[1]
+                except NotFound:
+                    continue
+        return changed
 
     def record_events(self, run_id: str, events: list[NewEvent]) -> None:
         with self._db.write() as conn:
