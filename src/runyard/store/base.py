@@ -9,7 +9,7 @@ the store can judge (duplicate names, unknown run in a batch) raises ``InvalidIn
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from runyard.entities import (
@@ -155,7 +155,7 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def transition_runs(
-        self, decisions: list[tuple[str, Callable[[Run], tuple[RunUpdate | None, list[NewEvent]]]]]
+        self, decisions: Sequence[tuple[str, Callable[[Run], tuple[RunUpdate | None, list[NewEvent]]]]]
     ) -> int:
         """``transition_run`` for many runs in one transaction (the watcher's cycle); how many
         changed. A run that no longer exists is skipped."""

@@ -7,7 +7,7 @@ transaction (``Database.write`` or ``Database.read``), so a method that raises c
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from runyard.entities import (
     ApiKey,
@@ -203,7 +203,7 @@ class SqlStore(Store):
             return run, changed
 
     def transition_runs(
-        self, decisions: list[tuple[str, Callable[[Run], tuple[RunUpdate | None, list[NewEvent]]]]]
+        self, decisions: Sequence[tuple[str, Callable[[Run], tuple[RunUpdate | None, list[NewEvent]]]]]
     ) -> int:
         changed = 0
         with self._db.write() as conn:
