@@ -152,6 +152,9 @@ class StartEstimate:
 # --------------------------------------------------------------------------- helpers
 
 
+_NOTHING_FOUND = 9003  # sacct's "Nothing found with query": no such jobs, not a failure
+
+
 def _json_loads(text: str) -> Any:
     """orjson when the server's dependencies are installed (5x faster on a 10,000-job squeue)."""
     try:
@@ -168,8 +171,12 @@ def _load(text: str, key: str) -> list[dict[str, Any]]:
         raise InvalidInput(f"Slurm output is not valid JSON: {exc}", field="slurm_output") from exc
     if not isinstance(data, dict):
         raise InvalidInput("Slurm JSON output must be an object", field="slurm_output")
-    errors = data.get("errors")
-    if isinstance(errors, list) and errors:
+    errors = [
+        e
+        for e in data.get("errors") or []
+        if not (isinstance(e, dict) and e.get("error_number") == _NOTHING_FOUND)
+    ]
+    if errors:
         # e.g. squeue with slurmctld down: exit status 0, no jobs, and this list says why
         first = errors[0] if isinstance(errors[0], dict) else {}
         what = "; ".join(str(first.get(k)) for k in ("source", "description", "error") if first.get(k))
