@@ -9,7 +9,7 @@ Stdlib-only: the client imports this module.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +102,12 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "1 (set by `runyard launch` for requeueable jobs): a run stopped by SIGUSR1 ends requeued.",
     ),
     EnvVar(
+        "RUNYARD_MAX_RESTARTS",
+        "client",
+        "5",
+        "Set by `runyard launch`: how often a job requeues itself near its time limit (then: timeout).",
+    ),
+    EnvVar(
         "RUNYARD_ARRAY_BASE_ID",
         "client",
         "",
@@ -112,6 +118,13 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "client",
         "10",
         "Seconds between system metric samples (CPU, RSS, GPUs) of a run; 0 turns them off.",
+    ),
+    EnvVar(
+        "RUNYARD_CAPTURE_CONSOLE",
+        "client",
+        "1",
+        "0 stops runyard.init() from sending what the script prints to stdout/stderr (each line with time, "
+        "host and rank) to the run; output still goes where it went.",
     ),
     # server
     EnvVar(
@@ -143,8 +156,37 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "RUNYARD_EXECUTOR",
         "server",
         "auto",
-        "Where launched jobs run: slurm (Slurm's commands on the server host), local (subprocesses, "
-        "for a machine without Slurm), auto (slurm when sbatch is on PATH, else local) or none.",
+        "Where launched jobs run: slurm (Slurm's commands on the server host), rest (slurmrestd, see "
+        "RUNYARD_SLURMRESTD_URL), local (subprocesses, for a machine without Slurm), auto (slurm when "
+        "sbatch is on PATH, else local) or none.",
+    ),
+    EnvVar(
+        "RUNYARD_SLURMRESTD_URL",
+        "server",
+        "",
+        "With RUNYARD_EXECUTOR=rest: slurmrestd's address, e.g. http://127.0.0.1:6820 (openapi v0.0.38, "
+        "Slurm 22.05, with JWT auth).",
+    ),
+    EnvVar(
+        "RUNYARD_SLURMRESTD_USER",
+        "server",
+        "",
+        "With RUNYARD_EXECUTOR=rest: the user slurmrestd acts as (X-SLURM-USER-NAME); default: the user "
+        "the server runs as. Jobs run as this user.",
+    ),
+    EnvVar(
+        "RUNYARD_SLURMRESTD_TOKEN",
+        "server",
+        "",
+        "With RUNYARD_EXECUTOR=rest: the JWT (`scontrol token username=USER lifespan=SECONDS`). Set this "
+        "or RUNYARD_SLURMRESTD_TOKEN_FILE, not both.",
+    ),
+    EnvVar(
+        "RUNYARD_SLURMRESTD_TOKEN_FILE",
+        "server",
+        "",
+        "With RUNYARD_EXECUTOR=rest: a file holding the JWT (`SLURM_JWT=` prefix allowed), read again "
+        "whenever it changes, so a token can be rotated while the server runs.",
     ),
     EnvVar(
         "RUNYARD_SLURM_POLL_S",
@@ -264,6 +306,10 @@ class Settings:
     slurm_max_calls_per_min: int = 20
     webhook_secret: str = ""
     job_python: str = ""
+    slurmrestd_url: str = ""
+    slurmrestd_user: str = ""
+    slurmrestd_token: str = field(default="", repr=False)
+    slurmrestd_token_file: str = ""
 
     @property
     def artifact_dir(self) -> Path:
@@ -320,6 +366,12 @@ class Settings:
             ),
             webhook_secret=o.get("webhook_secret") or env("RUNYARD_WEBHOOK_SECRET") or "",
             job_python=o.get("job_python") or env("RUNYARD_JOB_PYTHON") or "",
+            slurmrestd_url=o.get("slurmrestd_url") or env("RUNYARD_SLURMRESTD_URL") or "",
+            slurmrestd_user=o.get("slurmrestd_user") or env("RUNYARD_SLURMRESTD_USER") or "",
+            slurmrestd_token=o.get("slurmrestd_token") or env("RUNYARD_SLURMRESTD_TOKEN") or "",
+            slurmrestd_token_file=o.get("slurmrestd_token_file")
+            or env("RUNYARD_SLURMRESTD_TOKEN_FILE")
+            or "",
         )
 
 

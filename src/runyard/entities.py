@@ -24,6 +24,7 @@ __all__ = [
     "Batch",
     "BatchResult",
     "Experiment",
+    "LogLine",
     "MetricColumns",
     "MetricSeries",
     "MetricSummary",
@@ -330,6 +331,23 @@ class Artifact:
 
 
 @dataclass(frozen=True, slots=True)
+class LogLine:
+    """One line a run's process wrote to stdout or stderr, as the client captured it.
+
+    ``host`` is the node (SLURMD_NODENAME or the short host name) and ``rank`` the global
+    rank of the process that wrote it (None when the sender did not say). ``id`` is given by
+    the store (0 before the line is stored) and orders a run's lines as they arrived.
+    """
+
+    time: float
+    stream: str  # "stdout" or "stderr"
+    line: str
+    host: str | None = None
+    rank: int | None = None
+    id: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Batch:
     """One client batch, applied atomically and exactly once per (run, writer, seq).
 
@@ -346,6 +364,7 @@ class Batch:
     metrics: dict[str, MetricColumns] = field(default_factory=dict)
     update: RunUpdate | None = None
     artifacts: tuple[ArtifactCreate, ...] = ()
+    logs: tuple[LogLine, ...] = ()  # captured stdout/stderr lines, in the order written
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,6 +373,7 @@ class BatchResult:
     seq: int
     duplicate: bool  # True when this (writer, seq) had been applied before: nothing changed
     points: int  # points stored by this call (0 for a duplicate)
+    lines: int = 0  # console lines stored by this call (0 for a duplicate)
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,6 +55,11 @@ class FakeRun:
     metrics: dict[str, list[tuple[int, float, float]]] = field(default_factory=dict)
     artifacts: list[dict[str, Any]] = field(default_factory=list)
     writers: set[str] = field(default_factory=set)
+    # console lines as applied: (time, stream, host, rank, line)
+    logs: list[tuple[float, str, str | None, int | None, str]] = field(default_factory=list)
+
+    def lines(self, stream: str | None = None) -> list[str]:
+        return [entry[4] for entry in self.logs if stream is None or entry[1] == stream]
 
     def values(self, key: str) -> list[float]:
         return [v for _, _, v in self.metrics.get(key, [])]
@@ -168,6 +173,7 @@ class FakeServer:
         if type(seq) is not int or seq < 1:
             raise _Invalid("seq must be an integer >= 1", "seq")
         columns = self._columns(batch.get("metrics") or {})
+        logs = self._logs(batch.get("logs"))
         ident = (run_id, writer, seq)
         if ident in self.applied:
             self.duplicates += 1
@@ -193,6 +199,7 @@ class FakeServer:
             if k in update:
                 setattr(run, k, update[k])
         run.artifacts.extend(batch.get("artifacts") or [])
+        run.logs.extend(logs)
         self.applied.add(ident)
         return {"run_id": run_id, "seq": seq, "duplicate": False, "points": points}
 
@@ -218,6 +225,23 @@ class FakeServer:
                 rows.append((s, float(t), float(v)))
             out[key] = rows
         return out
+
+    @staticmethod
+    def _logs(logs: Any) -> list[tuple[float, str, str | None, int | None, str]]:
+        if logs is None:
+            return []
+        if not isinstance(logs, dict) or not isinstance(logs.get("lines"), list):
+            raise _Invalid("logs must be an object with a lines array", "logs")
+        n = len(logs["lines"])
+        cols = {name: logs.get(name) or [None] * n for name in ("times", "streams", "hosts", "ranks")}
+        if any(len(col) != n for col in cols.values()):
+            raise _Invalid("logs columns must have the same length", "logs")
+        for i, stream in enumerate(cols["streams"]):
+            if stream not in ("stdout", "stderr"):
+                raise _Invalid(f"stream {stream!r} is not stdout or stderr", f"logs.streams[{i}]")
+        return list(
+            zip(cols["times"], cols["streams"], cols["hosts"], cols["ranks"], logs["lines"], strict=True)
+        )
 
     # -- real HTTP ----------------------------------------------------------------------
     @contextmanager

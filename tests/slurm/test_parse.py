@@ -20,10 +20,12 @@ from runyard.slurm.parse import (
     AccountingJob,
     QueueJob,
     parse_gres,
+    parse_partitions,
     parse_sacct_json,
     parse_sinfo_json,
     parse_squeue_json,
     parse_start_estimates,
+    parse_time_min,
 )
 
 DATA = Path(__file__).parent / "data"
@@ -194,6 +196,76 @@ def test_parse_gres(text: str, expected: dict[str, int]) -> None:
     assert parse_gres(text) == expected
 
 
+# ---------------------------------------------------------------- scontrol show partition
+
+
+def test_partitions() -> None:
+    """``scontrol show partition --oneliner`` recorded from the dev cluster (deploy/slurm/slurm.conf)."""
+    parts = {p.name: p for p in parse_partitions(_read("scontrol_partitions.txt"))}
+    assert list(parts) == ["debug", "cpu", "gpu"]
+    debug = parts["debug"]
+    assert debug.default is True and debug.state == "UP"
+    assert (debug.max_time_min, debug.default_time_min) == (10, 5)
+    assert (debug.nodes, debug.total_nodes, debug.total_cpus) == ("n[1-3]", 3, 12)
+    assert (debug.gpus, debug.memory_mb) == (12, 12000)
+    assert parts["cpu"].default is False
+    assert (parts["cpu"].max_time_min, parts["cpu"].default_time_min) == (None, 60)  # UNLIMITED
+
+
+def test_partition_variants() -> None:
+    text = (
+        "PartitionName=long State=DOWN Default=NO MaxTime=7-00:00:00 DefaultTime=1-12:30:00 "
+        "Nodes=(null) TotalCPUs=0 TotalNodes=0 TRES=cpu=0,mem=1.50T\n"
+        "\n"
+        "PartitionName=short Nodes=g[01-02] MaxTime=30 State=DRAIN Reason=being fixed now TotalCPUs=8\n"
+    )
+    long, short = parse_partitions(text)
+    assert (long.state, long.max_time_min, long.default_time_min) == ("DOWN", 7 * 1440, 1440 + 12 * 60 + 30)
+    assert (long.nodes, long.gpus, long.memory_mb) == (None, 0, int(1.5 * 1024 * 1024))
+    assert (short.name, short.state, short.max_time_min, short.default_time_min) == (
+        "short",
+        "DRAIN",
+        30,
+        None,
+    )
+    assert (short.total_cpus, short.total_nodes, short.default, short.memory_mb) == (8, 0, False, None)
+    assert parse_partitions("") == []
+
+
+def test_partitions_reject_garbage() -> None:
+    with pytest.raises(InvalidInput) as info:
+        parse_partitions("scontrol: error: slurm_load_partitions: Unable to contact slurm controller\n")
+    assert info.value.field == "slurm_output"
+    with pytest.raises(InvalidInput):
+        parse_partitions("PartitionName=x MaxTime=soon\n")
+
+
+@pytest.mark.parametrize(
+    ("text", "minutes"),
+    [
+        ("UNLIMITED", None),
+        ("INFINITE", None),
+        ("NONE", None),
+        ("", None),
+        ("45", 45),
+        ("10:30", 11),  # MM:SS, seconds round up
+        ("10:00", 10),
+        ("01:00:00", 60),
+        ("2-00", 2880),
+        ("1-02:03", 1440 + 123),
+        ("1-00:00:01", 1441),
+    ],
+)
+def test_parse_time_min(text: str, minutes: int | None) -> None:
+    assert parse_time_min(text) == minutes
+
+
+@pytest.mark.parametrize("bad", ["x", "1:2:3:4", "a-01:00:00", "-5", "1-", "10:xx"])
+def test_parse_time_min_rejects(bad: str) -> None:
+    with pytest.raises(InvalidInput):
+        parse_time_min(bad)
+
+
 # ---------------------------------------------------------------- squeue --start
 
 
@@ -270,11 +342,22 @@ def test_public_api_is_pinned() -> None:
         "AccountingJob",
         "JobSpec",
         "NodeInfo",
+        "PartitionInfo",
         "QueueJob",
         "StartEstimate",
+        "parse_partitions",
         "parse_sacct_json",
         "parse_sinfo_json",
         "parse_squeue_json",
         "parse_start_estimates",
         "render_sbatch",
     ]
+
+
+def test_errors_in_the_json_are_errors_not_an_empty_queue() -> None:
+    """22.05's squeue --json exits 0 with slurmctld down: only its "errors" list says so."""
+    from runyard.errors import SlurmError
+
+    with pytest.raises(SlurmError) as info:
+        parse_squeue_json((DATA / "squeue_ctld_down.json").read_text())
+    assert "slurm_load_jobs" in info.value.message and "Failed while looking for jobs" in info.value.message

@@ -8,7 +8,10 @@ import traceback
 from collections.abc import Sequence
 
 from runyard.cli.admin import add_admin_commands
+from runyard.cli.cluster import add_cluster_commands
 from runyard.cli.devcluster import add_devcluster_command
+from runyard.cli.launch import add_launch_command
+from runyard.cli.logs import add_logs_commands
 from runyard.cli.slurmcmd import add_slurm_commands
 from runyard.cli.tracking import add_tracking_commands
 from runyard.errors import RunyardError
@@ -28,6 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_admin_commands(sub)
     add_tracking_commands(sub)
+    add_logs_commands(sub)
+    add_cluster_commands(sub)
+    add_launch_command(sub)
     add_devcluster_command(sub)
     add_slurm_commands(sub)
     return parser

@@ -186,5 +186,124 @@ class ApiClient:
     def export(self, run_id: str, fmt: str = "csv") -> bytes:
         return self._call("GET", f"/api/v1/runs/{quote(run_id, safe='')}/export", query=[("format", fmt)])
 
+    # -- jobs: output, history, the cluster, cancel/requeue, efficiency ---------------------
+    def run_logs(
+        self,
+        run_id: str,
+        stream: str = "stdout",
+        offset: int = 0,
+        *,
+        limit_bytes: int | None = None,
+        tail: int | None = None,
+    ) -> dict[str, Any]:
+        """Whole lines of the run's output from byte ``offset`` (or its last ``tail`` lines):
+        ``{"lines": [{"offset", "text"}], "next_offset", "eof", "final", "same_file", ...}``."""
+        out: dict[str, Any] = self._json(
+            "GET",
+            f"/api/v1/runs/{quote(run_id, safe='')}/logs",
+            query=[("stream", stream), ("offset", offset), ("limit_bytes", limit_bytes), ("tail", tail)],
+        )
+        return out
+
+    def run_console(
+        self,
+        run_id: str,
+        *,
+        stream: str | None = None,
+        after_id: int = 0,
+        limit: int | None = None,
+        tail: int | None = None,
+    ) -> dict[str, Any]:
+        """The stdout/stderr lines the client captured, from ``after_id`` (or the last ``tail``):
+        ``{"lines": [{"id", "time", "stream", "host", "rank", "line"}], "next_after_id", "more",
+        "final", ...}``."""
+        out: dict[str, Any] = self._json(
+            "GET",
+            f"/api/v1/runs/{quote(run_id, safe='')}/console",
+            query=[("stream", stream), ("after_id", after_id), ("limit", limit), ("tail", tail)],
+        )
+        return out
+
+    def run_events(self, run_id: str, after_id: int = 0, limit: int | None = None) -> dict[str, Any]:
+        """The run's history, oldest first: ``{"events": [...], "next_after_id"}``."""
+        out: dict[str, Any] = self._json(
+            "GET",
+            f"/api/v1/runs/{quote(run_id, safe='')}/events",
+            query=[("after_id", after_id), ("limit", limit)],
+        )
+        return out
+
+    def cluster(self) -> dict[str, Any]:
+        """Nodes, partitions, the queue, ``mine`` and GPU-hours per experiment."""
+        out: dict[str, Any] = self._json("GET", "/api/v1/cluster")
+        return out
+
+    def my_runs(self, *, include_ended: bool = False, limit: int | None = None) -> list[dict[str, Any]]:
+        """The caller's runs, newest first: active ones, or all of them."""
+        out: dict[str, Any] = self._json(
+            "GET", "/api/v1/me/runs", query=[("all", "true" if include_ended else None), ("limit", limit)]
+        )
+        runs: list[dict[str, Any]] = out["runs"]
+        return runs
+
+    def cancel_run(self, run_id: str) -> dict[str, Any]:
+        out: dict[str, Any] = self._json("POST", f"/api/v1/runs/{quote(run_id, safe='')}/cancel")
+        return out
+
+    def requeue_run(self, run_id: str) -> dict[str, Any]:
+        out: dict[str, Any] = self._json("POST", f"/api/v1/runs/{quote(run_id, safe='')}/requeue")
+        return out
+
+    def run_efficiency(self, run_id: str) -> dict[str, Any]:
+        out: dict[str, Any] = self._json("GET", f"/api/v1/runs/{quote(run_id, safe='')}/efficiency")
+        return out
+
+    def launch(
+        self,
+        *,
+        project: str,
+        experiment: str,
+        workdir: str,
+        command: Iterable[str] | None = None,
+        script: str | None = None,
+        name: str | None = None,
+        resources: dict[str, Any] | None = None,
+        array: str | None = None,
+        after: Iterable[str] = (),
+        requeue: bool | None = None,
+        max_restarts: int | None = None,
+        signal_before_end_s: int | None = None,
+        env: dict[str, str] | None = None,
+        output_dir: str | None = None,
+        config: dict[str, Any] | None = None,
+        tags: Iterable[str] = (),
+    ) -> dict[str, Any]:
+        """Submit ``command`` (argv) or ``script`` (sbatch text) as tracked runs (``POST
+        /api/v1/launch``): ``{"job_id", "executor", "run_ids", "array_task_ids", "runs", ...}``.
+        ``resources``: partition, nodes, ntasks_per_node, cpus_per_task, gpus_per_node, mem_gb,
+        time_limit_min, account, qos. Left-out values take the server's defaults."""
+        body: dict[str, Any] = {
+            "project": project,
+            "experiment": experiment,
+            "workdir": workdir,
+            "command": None if command is None else list(command),
+            "script": script,
+            "name": name,
+            "resources": {k: v for k, v in (resources or {}).items() if v is not None},
+            "array": array,
+            "after": list(after),
+            "requeue": requeue,
+            "max_restarts": max_restarts,
+            "signal_before_end_s": signal_before_end_s,
+            "env": env,
+            "output_dir": output_dir,
+            "config": config,
+            "tags": list(tags),
+        }
+        out: dict[str, Any] = self._json(
+            "POST", "/api/v1/launch", json_body={k: v for k, v in body.items() if v is not None}
+        )
+        return out
+
     def close(self) -> None:
         self.transport.close()

@@ -40,10 +40,12 @@ class Warner:
 
     @staticmethod
     def note(message: str) -> None:
-        """One ``runyard: …`` line on stderr, unconditionally."""
+        """One ``runyard: …`` line on stderr, unconditionally (past console capture)."""
+        console = sys.modules.get("runyard.client.console")
+        err = sys.stderr if console is None else console.original_stream(sys.stderr)
         try:
-            sys.stderr.write(f"runyard: {message}\n")
-            sys.stderr.flush()
+            err.write(f"runyard: {message}\n")
+            err.flush()
         except (OSError, ValueError):  # stderr closed at interpreter exit
             pass
 

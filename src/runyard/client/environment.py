@@ -17,9 +17,14 @@ from dataclasses import dataclass
 __all__ = [
     "CONTEXT_VARS",
     "JobContext",
+    "array_run_id",
+    "local_rank",
+    "output_paths",
     "random_run_id",
     "read_context",
+    "short_host",
     "slurm_run_id",
+    "visible_gpus",
 ]
 
 # Read-only context set by Slurm and launchers; the only non-Runyard variables the client reads.
@@ -33,9 +38,11 @@ CONTEXT_VARS: tuple[str, ...] = (
     "SLURM_RESTART_COUNT",
     "SLURMD_NODENAME",
     "SLURM_PROCID",
+    "SLURM_LOCALID",
     "RANK",
     "LOCAL_RANK",
     "WORLD_SIZE",
+    "CUDA_VISIBLE_DEVICES",
 )
 
 # uuid5 namespace for run ids derived from Slurm job identities (fixed forever: changing it
@@ -48,6 +55,13 @@ def _get(name: str) -> str | None:
         raise KeyError(f"{name} is not in runyard.client.environment.CONTEXT_VARS")
     value = os.environ.get(name)
     return value.strip() if value and value.strip() else None
+
+
+def _raw(name: str) -> str | None:
+    """Like ``_get`` but keeps an empty value (None only when the variable is unset)."""
+    if name not in CONTEXT_VARS:
+        raise KeyError(f"{name} is not in runyard.client.environment.CONTEXT_VARS")
+    return os.environ.get(name)
 
 
 def _int_or_none(value: str | None) -> int | None:
@@ -132,7 +146,93 @@ def slurm_run_id(ctx: JobContext) -> str | None:
     return uuid.uuid5(uuid.UUID(_RUN_ID_NAMESPACE), identity).hex
 
 
+def array_run_id(base_id: str, task_id: int) -> str:
+    """The run id of task ``task_id`` of an array that ``runyard launch`` submitted with
+    ``RUNYARD_ARRAY_BASE_ID=base_id`` (a UUID): the same for every attempt of that task."""
+    import uuid
+
+    return uuid.uuid5(uuid.UUID(base_id), str(task_id)).hex
+
+
 def random_run_id() -> str:
     import uuid
 
     return uuid.uuid4().hex
+
+
+def short_host() -> str:
+    """``SLURMD_NODENAME``, else the host name up to its first dot (system metric keys)."""
+    host = _get("SLURMD_NODENAME")
+    if host is None:
+        import socket
+
+        host = socket.gethostname().split(".", 1)[0] or "localhost"
+    return host
+
+
+def local_rank() -> int:
+    """This process's rank on its node: ``LOCAL_RANK``, else ``SLURM_LOCALID``, else 0."""
+    for name in ("LOCAL_RANK", "SLURM_LOCALID"):
+        value = _int_or_none(_get(name))
+        if value is not None:
+            return value
+    return 0
+
+
+def visible_gpus() -> tuple[str, ...] | None:
+    """``CUDA_VISIBLE_DEVICES`` as a tuple of entries (indices or ``GPU-…``/``MIG-…`` UUIDs);
+    None when it is unset (every GPU is visible), () when it hides them all."""
+    raw = _raw("CUDA_VISIBLE_DEVICES")
+    if raw is None:
+        return None
+    out: list[str] = []
+    for part in raw.split(","):
+        part = part.strip()
+        if not part or part in ("-1", "NoDevFiles"):
+            break  # CUDA stops at the first invalid entry
+        out.append(part)
+    return tuple(out)
+
+
+def _parent_pid(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+        return int(data[data.rindex(b")") + 2 :].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _regular_target(pid: int | str, fd: int) -> str | None:
+    import stat
+
+    link = f"/proc/{pid}/fd/{fd}"
+    try:
+        if not stat.S_ISREG(os.stat(link).st_mode):
+            return None
+        path = os.readlink(link)
+    except OSError:
+        return None
+    return path if path.startswith("/") and not path.endswith(" (deleted)") else None
+
+
+def output_paths(parents: int = 0) -> dict[str, str] | None:
+    """Where stdout and stderr go when they are regular files (a Slurm job's ``--output`` and
+    ``--error``), as ``{"stdout": …, "stderr": …}``; None when neither is. With ``parents``,
+    also look at that many ancestor processes: the job reporter runs inside ``$(…)``, whose
+    stdout is a pipe, while the batch shell's is the job's output file."""
+    pids: list[int | str] = ["self"]
+    pid: int | None = os.getpid()
+    for _ in range(parents):
+        pid = os.getppid() if pid == os.getpid() else (_parent_pid(pid) if pid else None)
+        if not pid or pid <= 1:
+            break
+        pids.append(pid)
+    out: dict[str, str] = {}
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        for candidate in pids:
+            path = _regular_target(candidate, fd)
+            if path is not None:
+                out[name] = path
+                break
+    return out or None

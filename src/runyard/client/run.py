@@ -7,8 +7,19 @@ here raises for network problems: an unreachable server means the journal, not a
 Ranks: in a distributed job only global rank 0 (``RANK``, else ``SLURM_PROCID``) records
 anything by default. On other ranks ``init`` returns a ``Run`` with the same id whose
 ``log``/``log_artifact``/config and summary updates stay local and send nothing (no
-network, no journal, no threads); pass ``log_all_ranks=True`` to make every rank a writer
-of the same run (then give metrics rank-specific keys, since equal keys would interleave).
+network, no journal, no threads) — except system metrics (``runyard.client.sampler``), which
+every rank sends to the same run under rank-specific keys, and console lines. Pass ``log_all_ranks=True`` to
+make every rank a writer of the same run (then give metrics rank-specific keys, since equal
+keys would interleave).
+
+Console (``runyard.client.console``): every rank that sends anything tees ``sys.stdout`` and
+``sys.stderr`` into the run (each line with time, host and rank) unless
+``capture_console=False`` or RUNYARD_CAPTURE_CONSOLE=0; ``finish()`` puts the streams back.
+
+Stopping (``runyard.client.signals``): SIGUSR1 (Slurm's time-limit warning) and SIGTERM set
+``run.should_stop`` and run the ``run.on_preempt`` callbacks; SIGTERM then flushes and exits
+with status 143. The run's final status then says why it stopped (timeout, requeued,
+cancelled, or nothing under Slurm, whose watcher knows better).
 """
 
 from __future__ import annotations
@@ -19,15 +30,21 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from runyard.client import console, signals
 from runyard.client.encode import Warner, jsonable
 from runyard.client.sender import Sender
 from runyard.client.transport import Transport
+
+if TYPE_CHECKING:
+    from runyard.client.environment import JobContext
+    from runyard.client.sampler import SystemSampler
+    from runyard.client.settings import ClientSettings
 
 __all__ = ["FinishResult", "Run", "init"]
 
@@ -116,7 +133,19 @@ class Run:
         self._warner = Warner()
         self._pid = os.getpid()
         self._finish_lock = threading.Lock()
+        self._finishing_thread = 0  # the thread inside finish(), for the SIGTERM handler
         self._result: FinishResult | None = None
+        # resume (set by init from SLURM_RESTART_COUNT and the server)
+        self.resumed = False
+        self.restart_count = 0
+        self.latest_checkpoint: str | None = None
+        # stopping
+        self._preemption = signals.Preemption(self._record_checkpoint, self._terminate)
+        self._signals_installed = False
+        self._under_slurm = False
+        self._owns_status = True  # False on a rank that only sends system metrics
+        self._sampler: SystemSampler | None = None
+        self._console: console.ConsoleBuffer | None = None
 
     def __repr__(self) -> str:
         return f"<runyard.Run {self.id} name={self.name!r} mode={self.mode}>"
@@ -181,6 +210,65 @@ class Run:
         if s.produced - s.consumed >= s.soft_limit:
             s.pressure()
 
+    def _emit_system(self, metrics: dict[str, float], step: int, t: float) -> None:
+        """The sampler thread's way into the sender (also on ranks whose ``log`` is a no-op)."""
+        s = self._sender
+        if s is None or self._result is not None:
+            return
+        s.queue.append((step, t, metrics))
+        # Two threads add to ``produced``; in CPython the += on a plain attribute is not
+        # interrupted by a thread switch, and a rare miss only skews back-pressure slightly.
+        s.produced += len(metrics)
+        if s.produced - s.consumed >= s.soft_limit:
+            s.pressure()
+
+    # -- stopping -------------------------------------------------------------------------
+    @property
+    def should_stop(self) -> bool:
+        """True once SIGUSR1 (time limit ahead) or SIGTERM arrived: save and leave the loop."""
+        return self._preemption.should_stop
+
+    @property
+    def stop_reason(self) -> str | None:
+        """Why the run should stop: "time_limit" (SIGUSR1), "terminated" (SIGTERM), or None."""
+        return self._preemption.reason
+
+    def on_preempt(self, fn: Callable[[], object]) -> Callable[[], object]:
+        """Call ``fn()`` when SIGUSR1 or SIGTERM arrives (once per process; usable as a
+        decorator). If it returns a path, that path is recorded as a checkpoint artifact at
+        the current step. Exceptions are printed to stderr and otherwise ignored."""
+        self._preemption.add(fn)
+        return fn
+
+    def _current_step(self) -> int | None:
+        return self._next_step - 1 if self._next_step > 0 else None
+
+    def _record_checkpoint(self, result: object) -> None:
+        if isinstance(result, str | os.PathLike):
+            self.log_artifact(result, kind="checkpoint", step=self._current_step())
+
+    def _terminate(self) -> bool:
+        """SIGTERM: flush for about 2 s and finish. False when the signal interrupted this
+        thread's own ``finish()``: that one completes (raising SystemExit in the middle of it
+        would cut it short) and the process then ends as the script ends."""
+        if not self._finish_lock.acquire(blocking=False):
+            return self._finishing_thread != threading.get_ident()
+        try:
+            self._finish_locked(None, None, bound_s=2.0)
+        finally:
+            self._finish_lock.release()
+        return True
+
+    def _stop_status(self, exit_code: int | None) -> tuple[str | None, int | None]:
+        """The status (None: send none) after a stop signal, and the exit code to report."""
+        if self._preemption.reason == signals.TIME_LIMIT:
+            from runyard import config
+
+            return ("requeued" if config.env("RUNYARD_REQUEUE") == "1" else "timeout"), exit_code
+        if self._under_slurm:
+            return None, exit_code  # cancelled, requeued or timed out: Slurm's watcher knows which
+        return "cancelled", signals.SIGTERM_EXIT_CODE if exit_code is None else exit_code
+
     @property
     def journal(self) -> Path | None:
         """This process's journal, while one exists (offline, or the server was unreachable)."""
@@ -197,33 +285,51 @@ class Run:
         does not. Prints one line to stderr saying which.
         """
         with self._finish_lock:
-            if self._result is not None:
-                return self._result
-            if status is None:
-                status = "finished" if exit_code in (None, 0) else "failed"
-            elif status not in _STATUSES:
-                self._warner.warn(
-                    f"finish(status={status!r}) is not one of {', '.join(_STATUSES)}; using failed"
-                )
-                status = "failed"
-            s = self._sender
-            self._live = None
-            if s is None:
-                why = "disabled" if self.mode == "disabled" else f"rank {self.rank} does not log"
-                result = FinishResult(True, 0, 0, None, f"runyard: run {self.id}: nothing sent ({why})")
-            else:
+            self._finishing_thread = threading.get_ident()
+            return self._finish_locked(exit_code, status)
+
+    def _finish_locked(
+        self, exit_code: int | None, status: str | None, bound_s: float | None = None
+    ) -> FinishResult:
+        if self._result is not None:
+            return self._result
+        if status is not None and status not in _STATUSES:
+            self._warner.warn(f"finish(status={status!r}) is not one of {', '.join(_STATUSES)}; using failed")
+            status = "failed"
+        send_status = self._owns_status
+        if self._preemption.reason is not None and status in (None, "finished"):
+            status, exit_code = self._stop_status(exit_code)  # a stopped run never "finished"
+            send_status = send_status and status is not None
+        elif status is None:
+            status = "finished" if exit_code in (None, 0) else "failed"
+        if self._sampler is not None:
+            self._sampler.stop(0.5 if bound_s is not None else 2.0)
+        if self._console is not None:
+            console.detach(self._console)  # before the sender drains: an unfinished line goes too
+        s = self._sender
+        self._live = None
+        if s is None:
+            why = "disabled" if self.mode == "disabled" else f"rank {self.rank} does not log"
+            result = FinishResult(True, 0, 0, None, f"runyard: run {self.id}: nothing sent ({why})")
+        else:
+            if send_status:
                 update: dict[str, Any] = {"status": status, "ended_at": time.time()}
                 if exit_code is not None:
                     update["exit_code"] = int(exit_code)
                 s.queue.append(("update", update))
                 s.produced += 1
-                s.close()
-                result = self._result_of(s)
-                with contextlib.suppress(OSError, ValueError):  # stderr closed at exit
-                    print(result.message, file=sys.stderr, flush=True)
-            self._result = result
-            _ACTIVE.discard(self)
-            return result
+            if bound_s is not None:
+                s.finish_timeout_s = min(s.finish_timeout_s, bound_s)
+            s.close()
+            result = self._result_of(s)
+            with contextlib.suppress(OSError, ValueError, RuntimeError):  # closed; re-entered by a signal
+                print(result.message, file=sys.stderr, flush=True)
+        self._result = result
+        _ACTIVE.discard(self)
+        if self._signals_installed:  # only now: a SIGTERM during the flush must not kill it
+            signals.uninstall(self._preemption)
+            self._signals_installed = False
+        return result
 
     def _result_of(self, s: Sender) -> FinishResult:
         journal = s.journal_path if s.journal_exists else None
@@ -232,6 +338,8 @@ class Run:
             notes.append(f"{s.points_rejected:,} points rejected by the server, kept in {s.rejected_path}")
         if s.points_lost:
             notes.append(f"{s.points_lost:,} points could not be saved ({s.last_error or 'see warnings'})")
+        if self._console is not None and self._console.dropped:
+            notes.append(f"{self._console.dropped:,} console lines not captured (too many, too fast)")
         extra = "; " + "; ".join(notes) if notes else ""
         if journal is None:
             where = f" — {self.url}" if self.url else ""
@@ -258,6 +366,8 @@ class Run:
     ) -> None:
         if exc_type is None:
             self.finish()
+        elif self.should_stop and issubclass(exc_type, SystemExit | KeyboardInterrupt):
+            self.finish()  # stopped by a signal: the status says why
         else:
             self.finish(exit_code=1, status="failed")
 
@@ -322,6 +432,9 @@ def init(
     log_all_ranks: bool = False,
     max_buffer_points: int | None = None,
     flush_interval_s: float = 1.0,
+    handle_signals: bool | None = None,
+    system_metrics: bool | None = None,
+    capture_console: bool | None = None,
     _transport: Transport | None = None,
 ) -> Run:
     """Start (or, with the same run id, continue) a run and return it.
@@ -339,9 +452,22 @@ def init(
     warning: the run goes on in the journal and is uploaded when the server answers again.
 
     On a rank other than global rank 0 (``RANK``, else ``SLURM_PROCID``) the returned run has
-    the same id but records nothing unless ``log_all_ranks=True``. A requeued job gets the
-    same run id; its step counter starts at 0 again, so pass ``step=`` when resuming from a
-    checkpoint. ``_transport`` replaces the HTTP transport (tests).
+    the same id but records nothing unless ``log_all_ranks=True`` (system metrics and console
+    lines aside).
+
+    Resuming: a requeued job gets the same run id (RUNYARD_RUN_ID, RUNYARD_ARRAY_BASE_ID +
+    the array task, or derived from the Slurm job). When RUNYARD_RUN_ID is set or
+    SLURM_RESTART_COUNT > 0, ``init`` asks the server about the run: ``run.resumed`` (a
+    restart, or points logged before), ``run.latest_checkpoint`` (the newest artifact of kind
+    "checkpoint") and the automatic step counter, which continues after the last step logged.
+    ``run.restart_count`` is SLURM_RESTART_COUNT.
+
+    ``handle_signals`` (RUNYARD_HANDLE_SIGNALS; on) installs the SIGUSR1/SIGTERM handlers
+    behind ``run.should_stop`` and ``run.on_preempt`` (main thread only); ``system_metrics``
+    (on; RUNYARD_SYSTEM_INTERVAL_S seconds apart, 0 = off) samples CPU, memory and GPUs;
+    ``capture_console`` (RUNYARD_CAPTURE_CONSOLE; on) sends what this process prints to
+    stdout/stderr, line by line with time, host and rank, from every rank.
+    ``_transport`` replaces the HTTP transport (tests).
     """
     from runyard.client import environment
     from runyard.client.settings import resolve_settings
@@ -359,7 +485,9 @@ def init(
         flush_interval_s=flush_interval_s,
     )
     ctx = environment.read_context()
-    rid = _check_run_id(settings.run_id or environment.slurm_run_id(ctx) or environment.random_run_id())
+    rid = _check_run_id(
+        settings.run_id or _launched_run_id() or environment.slurm_run_id(ctx) or environment.random_run_id()
+    )
     if config is not None and not isinstance(config, Mapping):
         config = vars(config)  # argparse.Namespace and similar
     run = Run(
@@ -373,33 +501,121 @@ def init(
         rank=ctx.rank,
         config=config or {},
     )
-    if settings.mode == "disabled" or (ctx.rank != 0 and not log_all_ranks):
+    run.restart_count = ctx.restart_count or 0
+    run.resumed = run.restart_count > 0
+    run._under_slurm = ctx.job_id is not None
+    if settings.mode == "disabled":
         return run
 
+    from runyard.client import sampler
+    from runyard.config import env as config_env
+
+    records = ctx.rank == 0 or log_all_ranks
+    interval = sampler.interval_s(system_metrics)
+    capture = console.enabled(capture_console)
     online = settings.mode == "online"
+    # Only a run launched for us (or a restarted job) can have a past worth asking about.
+    launched = config_env("RUNYARD_RUN_ID") is not None or _launched_run_id() is not None
+    look_up = online and (launched or run.resumed)
     transport = _transport
-    if online and transport is None:
+    if online and transport is None and (records or interval > 0 or capture or look_up):
         from runyard.client.transport import HttpTransport
 
         transport = HttpTransport(settings.url, timeout=settings.http_timeout_s)
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
     if settings.api_key:
         headers["X-API-Key"] = settings.api_key
-    sender = Sender(
-        run_id=rid,
-        writer=os.urandom(8).hex(),
-        online=online,
-        spool_dir=settings.spool_dir,
-        transport=transport if online else None,
-        headers=headers,
-        max_points=settings.max_buffer_points,
-        flush_interval_s=settings.flush_interval_s,
-        retry_min_s=settings.retry_min_s,
-        retry_max_s=settings.retry_max_s,
-        http_timeout_s=settings.http_timeout_s,
-        finish_timeout_s=settings.finish_timeout_s,
-        warner=run._warner,
-    )
+    reachable = True
+    sender = None
+    if records or interval > 0 or capture:
+        sender = Sender(
+            run_id=rid,
+            writer=os.urandom(8).hex(),
+            online=online,
+            spool_dir=settings.spool_dir,
+            transport=transport if online else None,
+            headers=headers,
+            max_points=settings.max_buffer_points,
+            flush_interval_s=settings.flush_interval_s,
+            retry_min_s=settings.retry_min_s,
+            retry_max_s=settings.retry_max_s,
+            http_timeout_s=settings.http_timeout_s,
+            finish_timeout_s=settings.finish_timeout_s,
+            warner=run._warner,
+        )
+        first: dict[str, Any] = {"run": _run_section(run, settings, ctx, tags, notes)}
+        if records:
+            # For a run that already exists (a requeued job) the server ignores ``run``; the
+            # update still records where this attempt runs. Ranks that only send system
+            # metrics send no update: the run's host and status belong to rank 0.
+            first["update"] = _attempt_update(ctx)
+        out = sender.send_first(first, settings.init_timeout_s)
+        if out is not None and out.error is not None and out.kind in ("auth", "rejected"):
+            if transport is not None:
+                transport.close()
+            err = out.error
+            if out.kind == "auth":
+                err.message = (
+                    f"{err.message} (server {settings.url}; set RUNYARD_API_KEY or pass api_key=...)"
+                )
+                err.args = (err.message,)
+            raise err
+        reachable = out is None or out.kind != "retry"
+    if look_up and reachable and transport is not None:
+        from runyard.client.resume import look_up as ask_server
+
+        timeout = min(settings.http_timeout_s, settings.init_timeout_s)
+        info = ask_server(transport, headers, rid, run.restart_count, timeout)
+        run.resumed = info.resumed
+        run.latest_checkpoint = info.latest_checkpoint
+        run._next_step = info.next_step
+    if sender is None:
+        if transport is not None and transport is not _transport:
+            transport.close()
+    else:
+        sender.start()
+        run._sender = sender
+        run._live = sender if records else None
+        run._owns_status = records
+        if interval > 0:
+            run._sampler = sampler.SystemSampler(
+                run._emit_system,
+                interval_s=interval,
+                host=environment.short_host(),
+                rank=ctx.rank,
+                gpus=environment.local_rank() == 0 or len(environment.visible_gpus() or ()) == 1,
+                visible=environment.visible_gpus(),
+                warner=run._warner,
+            )
+            run._sampler.start()
+        if capture:
+            run._console = console.ConsoleBuffer(host=environment.short_host(), rank=ctx.rank)
+            sender.console = run._console
+            console.attach(run._console)
+        _register(run)
+    if signals.enabled(handle_signals):
+        run._signals_installed = signals.install(run._preemption)
+    return run
+
+
+def _launched_run_id() -> str | None:
+    """The run id of an array task launched by ``runyard launch`` (RUNYARD_ARRAY_BASE_ID)."""
+    from runyard import config
+    from runyard.client import environment
+
+    base = config.env("RUNYARD_ARRAY_BASE_ID")
+    task = environment.read_context().array_task_id
+    if base is None or task is None:
+        return None
+    try:
+        return environment.array_run_id(base, task)
+    except ValueError:
+        return None
+
+
+def _run_section(
+    run: Run, settings: ClientSettings, ctx: JobContext, tags: Iterable[str] | None, notes: str | None
+) -> dict[str, Any]:
     section: dict[str, Any] = {
         "name": run.name,
         "config": jsonable(run.config.as_dict()),
@@ -417,21 +633,17 @@ def init(
     slurm = ctx.slurm_section()
     if slurm is not None:
         section["slurm"] = slurm
-    # For a run that already exists (a requeued job) the server ignores ``run``; the update
-    # still records where this attempt runs.
+    return section
+
+
+def _attempt_update(ctx: JobContext) -> dict[str, Any]:
+    from runyard.client import environment
+
     update: dict[str, Any] = {"host": ctx.host}
     if ctx.restart_count is not None:
         update["restart_count"] = ctx.restart_count
-    out = sender.send_first({"run": section, "update": update}, settings.init_timeout_s)
-    if out is not None and out.error is not None and out.kind in ("auth", "rejected"):
-        if transport is not None:
-            transport.close()
-        err = out.error
-        if out.kind == "auth":
-            err.message = f"{err.message} (server {settings.url}; set RUNYARD_API_KEY or pass api_key=...)"
-            err.args = (err.message,)
-        raise err
-    sender.start()
-    run._sender = run._live = sender
-    _register(run)
-    return run
+    if ctx.job_id is not None:
+        paths = environment.output_paths()
+        if paths is not None:
+            update["slurm"] = paths
+    return update

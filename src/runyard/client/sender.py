@@ -20,6 +20,9 @@ Two daemon threads, so the network can never stall the training thread nor the b
 * **Bounded memory**: the queue holds at most ``queue_limit`` points (beyond it ``log`` waits
   for the collector: local CPU and disk only, never the network), the outbox at most
   ``outbox_cap``; when the outbox is full the collector spills it, in order, to the journal.
+* **Console lines** (``runyard.client.console``) wait in their own bounded buffer, which drops
+  rather than waits; the collector adds them to its batches (``logs``). In the outbox a line
+  weighs one point per ``_LOG_CHARS_PER_POINT`` characters, so lines share the points' bound.
 
 Invariant: whenever the journal has unconfirmed records the outbox is empty, so journal
 records are always older than outbox batches.
@@ -34,7 +37,7 @@ import time
 import traceback
 from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runyard.client import delivery
 from runyard.client.columns import ColumnBuilder
@@ -42,18 +45,25 @@ from runyard.client.encode import Warner, describe_artifact, jsonable
 from runyard.client.journal import JournalWriter, journal_name, read_record_at
 from runyard.client.transport import Transport
 
+if TYPE_CHECKING:
+    from runyard.client.console import ConsoleBuffer
+
 __all__ = ["Sender"]
 
 OK, DOWN, AUTH, OFFLINE = "ok", "down", "auth", "offline"
+_LOG_BATCH_LINES = 5000  # console lines per batch, at most
+_LOG_BATCH_CHARS = 1 << 20  # and about this many characters of them
+_LOG_CHARS_PER_POINT = 32  # a console line's memory weight in the outbox, in points
 
 
 class _Batch:
-    __slots__ = ("body", "jstart", "points", "seq")
+    __slots__ = ("body", "jstart", "points", "seq", "weight")
 
-    def __init__(self, seq: int, body: bytes, points: int) -> None:
+    def __init__(self, seq: int, body: bytes, points: int, weight: int | None = None) -> None:
         self.seq = seq
         self.body = body
         self.points = points
+        self.weight = points if weight is None else weight  # what it counts for in the outbox bound
         self.jstart = -1  # journal offset once spilled there
 
 
@@ -100,6 +110,7 @@ class Sender:
         self.produced = 0  # points appended; written by the training thread only
         self.consumed = 0  # points taken off the queue; written by the collector only
         self.peak_buffered = 0  # high-water mark of points held in memory (diagnostics)
+        self.console: ConsoleBuffer | None = None  # captured lines, when the run captures them
         self._wake = threading.Event()
         self._space = threading.Event()
         # shared state, guarded by _lock
@@ -181,7 +192,8 @@ class Sender:
         with self._cond:
             self._abandoned = True
             self._spill_outbox_locked()
-            self.points_lost += self._outbox_points  # only when the journal cannot be written
+            # only when the journal cannot be written
+            self.points_lost += sum(b.points for b in self._outbox)
             self._outbox.clear()
             self._outbox_points = 0
             if self._journal is not None:
@@ -251,7 +263,8 @@ class Sender:
 
     def _drain(self) -> None:
         q = self.queue
-        while q:
+        console = self.console
+        while q or console:
             buffered = self.produced - self.consumed + self._outbox_points
             if buffered > self.peak_buffered:
                 self.peak_buffered = buffered
@@ -282,8 +295,9 @@ class Sender:
             if group:
                 cols.add_group(group)
             self.consumed += taken
-            if cols or update or artifacts:
-                self._place(self._encode_batch(cols, update, artifacts))
+            lines = console.take(_LOG_BATCH_LINES, _LOG_BATCH_CHARS) if console else []
+            if cols or update or artifacts or lines:
+                self._place(self._encode_batch(cols, update, artifacts, lines))
             self._space.set()
 
     def _control(self, kind: str, payload: Any, update: dict[str, Any], artifacts: list[Any]) -> None:
@@ -311,7 +325,11 @@ class Sender:
         return _Batch(seq, data.encode(), 0)
 
     def _encode_batch(
-        self, cols: ColumnBuilder, update: dict[str, Any], artifacts: list[dict[str, Any]]
+        self,
+        cols: ColumnBuilder,
+        update: dict[str, Any],
+        artifacts: list[dict[str, Any]],
+        lines: list[tuple[float, str, str]] | None = None,
     ) -> _Batch:
         seq = self._next_seq()
         parts = [json.dumps({"writer": self.writer, "seq": seq}, separators=(",", ":"))[:-1]]
@@ -321,14 +339,19 @@ class Sender:
             parts.append(',"update":' + json.dumps(update, separators=(",", ":"), allow_nan=False))
         if artifacts:
             parts.append(',"artifacts":' + json.dumps(artifacts, separators=(",", ":"), allow_nan=False))
+        weight = cols.points
+        if lines and self.console is not None:
+            logs, chars = self.console.to_json(lines)
+            parts.append(',"logs":' + logs)
+            weight += len(lines) + chars // _LOG_CHARS_PER_POINT
         parts.append("}")
-        return _Batch(seq, "".join(parts).encode(), cols.points)
+        return _Batch(seq, "".join(parts).encode(), cols.points, weight)
 
     def _place(self, batch: _Batch) -> None:
         with self._cond:
             if self._state != OK or self._jrecords:
                 journal = True  # offline, server down, bad key, or a backlog to send first
-            elif self._outbox and self._outbox_points + batch.points > self.outbox_cap:
+            elif self._outbox and self._outbox_points + batch.weight > self.outbox_cap:
                 self._spill_outbox_locked()  # the server cannot keep up: spill, keep order
                 journal = True
             else:
@@ -340,10 +363,10 @@ class Sender:
     def _keep_in_memory_locked(self, batch: _Batch) -> None:
         """The outbox, if the bound allows (the normal path, or a journal that cannot be
         written); else the batch is lost, loudly."""
-        room = not self._outbox or self._outbox_points + batch.points <= self.outbox_cap
+        room = not self._outbox or self._outbox_points + batch.weight <= self.outbox_cap
         if self._state != OFFLINE and room:
             self._outbox.append(batch)
-            self._outbox_points += batch.points
+            self._outbox_points += batch.weight
         else:
             self.points_lost += batch.points
 
@@ -373,7 +396,7 @@ class Sender:
     def _spill_outbox_locked(self) -> None:
         """Move the outbox, oldest first, to the journal (as far as the journal takes it)."""
         while self._outbox and self._journal_locked(self._outbox[0]):
-            self._outbox_points -= self._outbox.popleft().points
+            self._outbox_points -= self._outbox.popleft().weight
 
     def _confirm_record_locked(self) -> int:
         _, _, points = self._jrecords.popleft()
@@ -479,7 +502,7 @@ class Sender:
                 points = self._confirm_record_locked() if self._jrecords and self._jrecords[0] is item else 0
             elif ours:
                 self._outbox.popleft()
-                self._outbox_points -= item.points
+                self._outbox_points -= item.weight
                 points = item.points
             elif self._jrecords and self._jrecords[0][0] == item.jstart:
                 points = self._confirm_record_locked()  # spilled to the journal while in flight

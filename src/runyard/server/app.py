@@ -20,7 +20,20 @@ from runyard.server.deps import AuthCache
 from runyard.server.errors import install_error_handlers
 from runyard.server.jsonio import JsonResponse
 from runyard.server.limits import BodyLimitMiddleware
-from runyard.server.routes import artifacts, health, metrics, projects, runs, users, webhooks
+from runyard.server.routes import (
+    artifacts,
+    cluster,
+    console,
+    health,
+    jobs,
+    launch,
+    logs,
+    metrics,
+    projects,
+    runs,
+    users,
+    webhooks,
+)
 from runyard.server.webhook_auth import webhook_secret
 from runyard.slurm.executor import open_executor
 from runyard.slurm.watcher import Watcher, WatcherConfig
@@ -58,7 +71,9 @@ def create_app(settings: Settings, store: Store | None = None, executor: Any = _
     check_schema(store)
     owned_store = store
     if executor is _DEFAULT:
-        executor = open_executor(settings.executor, state_dir=settings.data_dir / "local-jobs")
+        executor = open_executor(
+            settings.executor, state_dir=settings.data_dir / "local-jobs", settings=settings
+        )
     watcher = None if executor is None else Watcher(store, executor, WatcherConfig.from_settings(settings))
 
     @asynccontextmanager
@@ -89,7 +104,20 @@ def create_app(settings: Settings, store: Store | None = None, executor: Any = _
     app.state.watcher = watcher
     app.state.webhook_secret = webhook_secret(settings)
     install_error_handlers(app)
-    for module in (health, users, projects, runs, metrics, artifacts, webhooks):
+    for module in (
+        health,
+        users,
+        projects,
+        runs,
+        metrics,
+        artifacts,
+        webhooks,
+        logs,
+        console,
+        cluster,
+        jobs,
+        launch,
+    ):
         app.include_router(module.router)
     app.add_middleware(
         BodyLimitMiddleware,

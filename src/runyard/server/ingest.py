@@ -19,6 +19,7 @@ import numpy as np
 from runyard.entities import (
     ArtifactCreate,
     Batch,
+    LogLine,
     MetricColumns,
     RunCreate,
     RunStatus,
@@ -30,6 +31,7 @@ from runyard.errors import InvalidInput
 __all__ = [
     "parse_artifact",
     "parse_batch",
+    "parse_logs",
     "parse_points",
     "parse_seed_batch",
     "parse_status",
@@ -38,6 +40,9 @@ __all__ = [
 
 WRITER_RE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 MAX_STEP = 2**53
+MAX_LOG_LINES = 100_000  # per batch (the client sends at most 5,000)
+MAX_LOG_LINE_CHARS = 16_384  # per line (the client cuts lines at 8,192 characters)
+LOG_STREAMS = ("stdout", "stderr")
 
 
 def _obj(value: Any, field: str) -> dict[str, Any]:
@@ -215,6 +220,77 @@ def parse_columns(metrics: Any, now: float, field: str = "metrics") -> dict[str,
     return out
 
 
+# -- console lines -----------------------------------------------------------------------
+def _log_column(cols: dict[str, Any], name: str, n: int, field: str) -> list[Any] | None:
+    raw = cols.get(name)
+    if raw is None:
+        return None
+    if not isinstance(raw, list):
+        raise InvalidInput(f"{field}.{name} must be an array", field=f"{field}.{name}")
+    if len(raw) != n:
+        raise InvalidInput(
+            f"{field}: {name} and lines must have the same length (got {len(raw)} and {n})",
+            field=f"{field}.{name}",
+        )
+    return raw
+
+
+def parse_logs(raw: Any, now: float, field: str = "logs") -> tuple[LogLine, ...]:
+    """``{"times", "streams", "hosts", "ranks", "lines"}``: equally long columns, one entry
+    per line; only ``lines`` is required (times default to now, streams to stdout, hosts and
+    ranks to null)."""
+    cols = _obj(raw, field)
+    unknown = set(cols) - {"times", "streams", "hosts", "ranks", "lines"}
+    if unknown:
+        raise InvalidInput(
+            f"{field} has unknown fields {sorted(unknown)}; use times, streams, hosts, ranks, lines",
+            field=field,
+        )
+    lines = cols.get("lines")
+    if not isinstance(lines, list):
+        raise InvalidInput(f"{field}.lines must be an array of strings", field=f"{field}.lines")
+    n = len(lines)
+    if n > MAX_LOG_LINES:
+        raise InvalidInput(
+            f"{field} has {n} lines; at most {MAX_LOG_LINES} per batch", field=f"{field}.lines"
+        )
+    times = _log_column(cols, "times", n, field)
+    streams = _log_column(cols, "streams", n, field)
+    hosts = _log_column(cols, "hosts", n, field)
+    ranks = _log_column(cols, "ranks", n, field)
+    out = []
+    for i, line in enumerate(lines):
+        if not isinstance(line, str):
+            raise InvalidInput(
+                f"{field}.lines[{i}] must be a string, got {_kind(line)}", field=f"{field}.lines[{i}]"
+            )
+        if len(line) > MAX_LOG_LINE_CHARS:
+            raise InvalidInput(
+                f"{field}.lines[{i}] has {len(line)} characters; at most {MAX_LOG_LINE_CHARS} "
+                "(cut longer lines)",
+                field=f"{field}.lines[{i}]",
+            )
+        t = now if times is None else _time(times[i], f"{field}.times[{i}]")
+        if t is None:
+            raise InvalidInput(f"{field}.times[{i}] must be a number", field=f"{field}.times[{i}]")
+        stream = "stdout" if streams is None else streams[i]
+        if stream not in LOG_STREAMS:
+            raise InvalidInput(
+                f"{field}.streams[{i}] must be stdout or stderr, got {stream!r}",
+                field=f"{field}.streams[{i}]",
+            )
+        out.append(
+            LogLine(
+                time=t,
+                stream=stream,
+                line=line,
+                host=None if hosts is None else _str(hosts[i], f"{field}.hosts[{i}]", max_len=255),
+                rank=None if ranks is None else _opt_int(ranks[i], f"{field}.ranks[{i}]", hi=2**31 - 1),
+            )
+        )
+    return tuple(out)
+
+
 # -- batches -----------------------------------------------------------------------------
 def _run_create(run_id: str, raw: dict[str, Any], user_id: str) -> RunCreate:
     slurm = _json_obj(raw.get("slurm"), "run.slurm") or {}
@@ -315,7 +391,7 @@ def parse_artifact(raw: Any, field: str = "artifact") -> ArtifactCreate:
 
 def parse_batch(run_id: str, body: Any, user_id: str) -> Batch:
     body = _obj(body, "body")
-    known = {"writer", "seq", "run", "metrics", "update", "artifacts"}
+    known = {"writer", "seq", "run", "metrics", "update", "artifacts", "logs"}
     unknown = set(body) - known
     if unknown:
         raise InvalidInput(
@@ -329,15 +405,17 @@ def parse_batch(run_id: str, body: Any, user_id: str) -> Batch:
     arts = body.get("artifacts") or []
     if not isinstance(arts, list):
         raise InvalidInput("artifacts must be an array", field="artifacts")
+    now = time.time()
     return Batch(
         writer=writer,
         seq=seq,
         run=None if run_raw is None else _run_create(run_id, run_raw, user_id),
         project=None if run_raw is None else _str(run_raw.get("project"), "run.project"),
         experiment=None if run_raw is None else _str(run_raw.get("experiment"), "run.experiment"),
-        metrics=parse_columns(body.get("metrics") or {}, time.time()),
+        metrics=parse_columns(body.get("metrics") or {}, now),
         update=None if body.get("update") is None else parse_update(body["update"]),
         artifacts=tuple(parse_artifact(a, f"artifacts[{i}]") for i, a in enumerate(arts)),
+        logs=() if body.get("logs") is None else parse_logs(body["logs"], now),
     )
 
 

@@ -7,7 +7,7 @@ models only describe them.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -262,6 +262,19 @@ class ArtifactBody(BaseModel):
     step: int | None = Field(default=None, ge=0)
 
 
+class LogColumns(BaseModel):
+    """Captured stdout/stderr lines as equally long columns, one entry per line, in the order
+    they were written. Only ``lines`` is required."""
+
+    times: list[float] | None = Field(default=None, description="POSIX seconds; default: now")
+    streams: list[Literal["stdout", "stderr"]] | None = Field(default=None, description="Default: stdout")
+    hosts: list[str | None] | None = Field(default=None, description="SLURMD_NODENAME or the short host name")
+    ranks: list[int | None] | None = Field(default=None, description="Global rank of the writing process")
+    lines: list[str] = Field(
+        max_length=100_000, description="The lines without their newline, each at most 16,384 characters"
+    )
+
+
 class BatchIn(BaseModel):
     writer: str = Field(pattern=r"^[A-Za-z0-9_-]{8,64}$")
     seq: int = Field(ge=1)
@@ -269,6 +282,7 @@ class BatchIn(BaseModel):
     metrics: dict[str, Columns] = {}
     update: BatchUpdate | None = None
     artifacts: list[ArtifactBody] = []
+    logs: LogColumns | None = Field(default=None, description="Console lines the client captured")
 
 
 class BatchOut(BaseModel):
@@ -276,6 +290,25 @@ class BatchOut(BaseModel):
     seq: int
     duplicate: bool
     points: int
+
+
+class ConsoleLineRead(BaseModel):
+    id: int = Field(description="Orders a run's lines as they arrived; pass the last one as after_id")
+    time: float = Field(description="When the client captured the line (POSIX s)")
+    stream: str = Field(description="stdout or stderr")
+    host: str | None = Field(description="Node of the process that wrote it")
+    rank: int | None = Field(description="Global rank of the process that wrote it")
+    line: str = Field(description="The line without its newline; a cut line ends with the client's mark")
+
+
+class ConsoleRead(BaseModel):
+    run_id: str
+    stream: str | None = Field(description="The stream asked for; null: both, interleaved")
+    lines: list[ConsoleLineRead]
+    next_after_id: int = Field(description="Pass back as after_id to continue (follow)")
+    more: bool = Field(description="The page is full: ask again at once for the rest")
+    final: bool = Field(description="The run had ended when asked (late ranks may still send a few lines)")
+    run_status: str
 
 
 class MetricPointIn(BaseModel):

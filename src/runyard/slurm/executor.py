@@ -1,23 +1,28 @@
 """``Executor``: what the server needs from a place that runs jobs, and how one is chosen.
 
-Two implementations share this interface: ``LocalSlurm`` (Slurm's commands on this host) and
-``LocalExecutor`` (plain subprocesses, for a laptop with no Slurm: the same scripts, the same
-records). The watcher, launch, cancel and the cluster view only ever see an ``Executor``.
+Three implementations share this interface: ``LocalSlurm`` (Slurm's commands on this host),
+``RestSlurm`` (slurmrestd, for a server off the cluster) and ``LocalExecutor`` (plain
+subprocesses, for a laptop with no Slurm: the same scripts, the same records). The watcher,
+launch, cancel and the cluster view only ever see an ``Executor``.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from runyard.errors import InvalidInput
 from runyard.slurm.parse import AccountingJob, NodeInfo, PartitionInfo, QueueJob
 
+if TYPE_CHECKING:
+    from runyard.config import Settings
+
 __all__ = ["EXECUTOR_KINDS", "Executor", "open_executor"]
 
-EXECUTOR_KINDS = ("auto", "slurm", "local", "none")
+EXECUTOR_KINDS = ("auto", "slurm", "rest", "local", "none")
 
 
 class Executor(Protocol):
@@ -43,16 +48,21 @@ class Executor(Protocol):
     def requeue(self, job_id: str) -> None: ...
 
 
-def open_executor(kind: str, *, state_dir: Path, timeout_s: float = 30) -> Executor | None:
+def open_executor(
+    kind: str, *, state_dir: Path, timeout_s: float = 30, settings: Settings | None = None
+) -> Executor | None:
     """The executor for ``kind`` (see ``EXECUTOR_KINDS``); ``auto`` picks Slurm when ``sbatch``
     is on PATH and the local executor otherwise; ``none`` gives None (no launching, no watcher).
-    ``state_dir`` is where the local executor keeps its jobs."""
+    ``state_dir`` is where the local executor keeps its jobs; ``rest`` (slurmrestd) reads its
+    address, user and token from ``settings``."""
     if kind not in EXECUTOR_KINDS:
         raise InvalidInput(
             f"RUNYARD_EXECUTOR must be one of {', '.join(EXECUTOR_KINDS)}", field="RUNYARD_EXECUTOR"
         )
     if kind == "none":
         return None
+    if kind == "rest":
+        return _open_rest(settings, timeout_s)
     if kind == "slurm" or (kind == "auto" and shutil.which("sbatch")):
         from runyard.slurm.runner import LocalSlurm
 
@@ -60,3 +70,22 @@ def open_executor(kind: str, *, state_dir: Path, timeout_s: float = 30) -> Execu
     from runyard.slurm.local import LocalExecutor
 
     return LocalExecutor(state_dir)
+
+
+def _open_rest(settings: Settings | None, timeout_s: float) -> Executor:
+    import pwd
+
+    from runyard.slurm.rest import RestSlurm
+
+    if settings is None or not settings.slurmrestd_url:
+        raise InvalidInput(
+            "RUNYARD_EXECUTOR=rest needs RUNYARD_SLURMRESTD_URL (e.g. http://127.0.0.1:6820)",
+            field="RUNYARD_SLURMRESTD_URL",
+        )
+    return RestSlurm(
+        settings.slurmrestd_url,
+        user=settings.slurmrestd_user or pwd.getpwuid(os.getuid()).pw_name,
+        token=settings.slurmrestd_token or None,
+        token_file=settings.slurmrestd_token_file or None,
+        timeout_s=timeout_s,
+    )

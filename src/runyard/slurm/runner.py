@@ -11,14 +11,16 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from runyard.errors import InvalidInput, SlurmError, SubmitFailed
 from runyard.slurm.parse import (
     AccountingJob,
     NodeInfo,
+    PartitionInfo,
     QueueJob,
     StartEstimate,
+    parse_partitions,
     parse_sacct_json,
     parse_sinfo_json,
     parse_squeue_json,
@@ -45,6 +47,8 @@ def _lines(text: str) -> list[str]:
 class LocalSlurm:
     """Slurm's CLI on this host. ``bin_dir`` picks where the commands live (default: PATH)."""
 
+    kind = "slurm"
+
     def __init__(self, *, timeout_s: float = 30, bin_dir: str | None = None) -> None:
         if isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float) or not timeout_s > 0:
             raise InvalidInput(f"timeout_s must be a positive number, got {timeout_s!r}", field="timeout_s")
@@ -53,11 +57,15 @@ class LocalSlurm:
 
     # ------------------------------------------------------------------ commands
 
-    def submit(self, script: str, *, workdir: str | None = None) -> str:
-        """Submit ``script`` (sbatch reads it on stdin); the job id (an array's leader id)."""
+    def submit(self, script: str, *, workdir: str | None = None, env: Mapping[str, str] | None = None) -> str:
+        """Submit ``script`` (sbatch reads it on stdin); the job id (an array's leader id).
+
+        ``env`` is added to sbatch's environment, which the job inherits (sbatch's default
+        ``--export=ALL``): secrets travel this way, never in the script text.
+        """
         if workdir is not None and not os.path.isdir(workdir):
             raise InvalidInput(f"workdir {workdir!r} is not an existing directory", field="workdir")
-        out = self._run(["sbatch", "--parsable"], stdin=script, cwd=workdir, refused=SubmitFailed)
+        out = self._run(["sbatch", "--parsable"], stdin=script, cwd=workdir, refused=SubmitFailed, env=env)
         lines = _lines(out)
         job_id = lines[-1].split(";", 1)[0] if lines else ""
         if not _JOB_ID_RE.match(job_id):
@@ -77,6 +85,10 @@ class LocalSlurm:
 
     def nodes(self) -> list[NodeInfo]:
         return parse_sinfo_json(self._run(["sinfo", "--json"]))
+
+    def partitions(self) -> list[PartitionInfo]:
+        """Every partition with its limits (``scontrol show partition``; 22.05 has no --json)."""
+        return parse_partitions(self._run(["scontrol", "show", "partition", "--oneliner"]))
 
     def start_estimates(self) -> list[StartEstimate]:
         """Slurm's expected start of each pending job (``squeue --start``)."""
@@ -103,6 +115,7 @@ class LocalSlurm:
         *,
         cwd: str | None = None,
         refused: type[SlurmError] = SlurmError,
+        env: Mapping[str, str] | None = None,
     ) -> str:
         """stdout of ``argv``; any failure raises ``SlurmError`` naming the command.
 
@@ -121,6 +134,7 @@ class LocalSlurm:
                 timeout=self.timeout_s,
                 check=False,
                 cwd=cwd,
+                env=None if env is None else {**os.environ, **env},
             )
         except FileNotFoundError as exc:
             raise SlurmError(f"{name} not found{where}: {_MISSING_HINT}", field=None) from exc

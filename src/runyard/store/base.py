@@ -19,6 +19,7 @@ from runyard.entities import (
     Batch,
     BatchResult,
     Experiment,
+    LogLine,
     MetricColumns,
     MetricSeries,
     MetricSummary,
@@ -186,9 +187,23 @@ class Store(abc.ABC):
 
         Creates the run first when ``batch.run`` is set and the run does not exist (resolving
         ``batch.project``/``batch.experiment`` names when ``batch.run.experiment_id`` is
-        empty); then metrics, then ``batch.update``, then artifacts. A replayed batch returns
-        ``duplicate=True`` and changes nothing.
+        empty); then metrics, then ``batch.update``, then artifacts, then console lines. A
+        replayed batch returns ``duplicate=True`` and changes nothing.
         """
+
+    @abc.abstractmethod
+    def list_log_lines(
+        self,
+        run_id: str,
+        *,
+        stream: str | None = None,
+        after_id: int = 0,
+        limit: int = 1000,
+        newest: bool = False,
+    ) -> list[LogLine]:
+        """The console lines the client captured (with their ``id``), oldest first, with
+        ``id > after_id`` (which pages and follows them); ``stream`` keeps one of stdout and
+        stderr; ``newest`` gives the last ``limit`` lines instead of the first."""
 
     @abc.abstractmethod
     def metric_summaries(self, run_id: str) -> list[MetricSummary]: ...

@@ -20,6 +20,7 @@ from runyard.errors import InvalidInput, NotFound
 from runyard.lifecycle import filter_client_update
 from runyard.store.sql.artifacts import insert_artifact
 from runyard.store.sql.common import check_int, now
+from runyard.store.sql.console import check_log_lines, insert_log_lines
 from runyard.store.sql.engine import Database
 from runyard.store.sql.events import insert_events
 from runyard.store.sql.metrics import append_points, check_points
@@ -56,6 +57,7 @@ def apply_batch(db: Database, conn: Connection, run_id: str, batch: Batch, chunk
         raise InvalidInput("writer must be 8-64 characters of letters, digits, '_' and '-'", field="writer")
     seq = check_int(batch.seq, "seq", minimum=1)
     points = check_points(batch.metrics)  # pure checks first: nothing is written for bad input
+    check_log_lines(batch.logs)
     mark = {"run_id": run_id, "writer": batch.writer, "seq": seq, "applied_at": now()}
     if not db.insert_new(conn, applied_batches, ("run_id", "writer", "seq"), mark):
         return BatchResult(run_id=run_id, seq=seq, duplicate=True, points=0)
@@ -83,11 +85,12 @@ def apply_batch(db: Database, conn: Connection, run_id: str, batch: Batch, chunk
         update, events = filter_client_update(run_from_row(row), batch.update, source)
         update_run(conn, run_id, update, row=row)
         insert_events(conn, run_id, events)
-    elif stored:
+    elif stored or batch.logs:
         touch_run(conn, run_id)
     for i, artifact in enumerate(batch.artifacts):
         insert_artifact(conn, run_id, artifact, field=f"artifacts[{i}]")
-    return BatchResult(run_id=run_id, seq=seq, duplicate=False, points=stored)
+    lines = insert_log_lines(conn, run_id, batch.logs)
+    return BatchResult(run_id=run_id, seq=seq, duplicate=False, points=stored, lines=lines)
 
 
 def log_metrics(conn: Connection, run_id: str, metrics: object, chunk_size: int) -> int:

@@ -31,6 +31,7 @@ __all__ = [
     "metric_summaries",
     "projects",
     "run_events",
+    "run_logs",
     "run_params",
     "run_tags",
     "runs",
@@ -163,6 +164,24 @@ run_events = sa.Table(
     sa.Column("message", sa.Text(), nullable=False),
     sa.Column("data", sa.Text(), nullable=False),  # JSON object
     sa.Index("ix_run_events_run", "run_id", "id"),
+)
+
+# Lines the client captured from the run's stdout/stderr, in the order they arrived (``id``).
+# BIGINT on PostgreSQL (a busy server stores billions of lines); SQLite's INTEGER PRIMARY KEY
+# is its 64-bit rowid.
+LOG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+run_logs = sa.Table(
+    "run_logs",
+    metadata,
+    sa.Column("id", LOG_ID, primary_key=True, autoincrement=True),
+    sa.Column("run_id", RUN_ID, sa.ForeignKey("runs.id"), nullable=False),
+    _time("time"),
+    sa.Column("stream", sa.String(8), nullable=False),
+    sa.Column("host", sa.String(255), nullable=True),
+    sa.Column("rank", sa.Integer(), nullable=True),
+    sa.Column("line", sa.Text(), nullable=False),
+    sa.Index("ix_run_logs_run", "run_id", "id"),
 )
 
 run_tags = sa.Table(

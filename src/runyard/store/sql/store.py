@@ -16,6 +16,7 @@ from runyard.entities import (
     Batch,
     BatchResult,
     Experiment,
+    LogLine,
     MetricColumns,
     MetricSeries,
     MetricSummary,
@@ -33,6 +34,7 @@ from runyard.lifecycle import NewEvent
 from runyard.store.base import SchemaState, Store
 from runyard.store.sql import artifacts as artifacts_sql
 from runyard.store.sql import batch as batch_sql
+from runyard.store.sql import console as console_sql
 from runyard.store.sql import events as events_sql
 from runyard.store.sql import migrate
 from runyard.store.sql import projects as projects_sql
@@ -239,6 +241,20 @@ class SqlStore(Store):
     def apply_batch(self, run_id: str, batch: Batch) -> BatchResult:
         with self._db.write() as conn:
             return batch_sql.apply_batch(self._db, conn, run_id, batch, self._chunk_size)
+
+    def list_log_lines(
+        self,
+        run_id: str,
+        *,
+        stream: str | None = None,
+        after_id: int = 0,
+        limit: int = 1000,
+        newest: bool = False,
+    ) -> list[LogLine]:
+        with self._db.read() as conn:
+            return console_sql.list_log_lines(
+                conn, run_id, stream=stream, after_id=after_id, limit=limit, newest=newest
+            )
 
     def metric_summaries(self, run_id: str) -> list[MetricSummary]:
         with self._db.read() as conn:

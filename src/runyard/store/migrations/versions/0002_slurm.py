@@ -1,4 +1,5 @@
-"""Slurm tracking: what Slurm last said about a run's job, and each run's history.
+"""Slurm tracking: what Slurm last said about a run's job, each run's history, and the
+stdout/stderr lines the client captured.
 
 Revision ID: 0002_slurm
 Revises: 0001_initial
@@ -39,9 +40,26 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["run_id"], ["runs.id"], name="fk_run_events_run_id_runs"),
     )
     op.create_index("ix_run_events_run", "run_events", ["run_id", "id"])
+    op.create_table(
+        "run_logs",
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
+        sa.Column("run_id", sa.String(64), nullable=False),
+        sa.Column("time", sa.Double(), nullable=False),
+        sa.Column("stream", sa.String(8), nullable=False),
+        sa.Column("host", sa.String(255), nullable=True),
+        sa.Column("rank", sa.Integer(), nullable=True),
+        sa.Column("line", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_run_logs"),
+        sa.ForeignKeyConstraint(["run_id"], ["runs.id"], name="fk_run_logs_run_id_runs"),
+    )
+    op.create_index("ix_run_logs_run", "run_logs", ["run_id", "id"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_run_logs_run", table_name="run_logs")
+    op.drop_table("run_logs")
     op.drop_index("ix_run_events_run", table_name="run_events")
     op.drop_table("run_events")
     op.drop_index("ix_runs_slurm_pending", table_name="runs")
