@@ -210,6 +210,13 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "<data dir>/webhook.secret).",
     ),
     EnvVar(
+        "RUNYARD_LAUNCH_ALLOWED",
+        "server",
+        "admins",
+        "Who may launch jobs through the server (which run as the server's Unix user): admins, or "
+        "users (every user with an API key; for a server that runs as the researcher).",
+    ),
+    EnvVar(
         "RUNYARD_JOB_PYTHON",
         "server",
         "",
@@ -306,6 +313,7 @@ class Settings:
     slurm_max_calls_per_min: int = 20
     webhook_secret: str = ""
     job_python: str = ""
+    launch_allowed: str = "admins"
     slurmrestd_url: str = ""
     slurmrestd_user: str = ""
     slurmrestd_token: str = field(default="", repr=False)
@@ -366,6 +374,11 @@ class Settings:
             ),
             webhook_secret=o.get("webhook_secret") or env("RUNYARD_WEBHOOK_SECRET") or "",
             job_python=o.get("job_python") or env("RUNYARD_JOB_PYTHON") or "",
+            launch_allowed=_choice(
+                _setting(o, "launch_allowed", "RUNYARD_LAUNCH_ALLOWED"),
+                "RUNYARD_LAUNCH_ALLOWED",
+                ("admins", "users"),
+            ),
             slurmrestd_url=o.get("slurmrestd_url") or env("RUNYARD_SLURMRESTD_URL") or "",
             slurmrestd_user=o.get("slurmrestd_user") or env("RUNYARD_SLURMRESTD_USER") or "",
             slurmrestd_token=o.get("slurmrestd_token") or env("RUNYARD_SLURMRESTD_TOKEN") or "",
@@ -390,6 +403,13 @@ def _paths(value: str, name: str) -> tuple[Path, ...]:
 
 def _setting(overrides: dict[str, Any], key: str, name: str) -> Any:
     return overrides.get(key) or env(name) or default(name)
+
+
+def _choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
+    text = str(value).strip().lower()
+    if text not in choices:
+        raise InvalidInput(f"{name} must be one of {', '.join(choices)}, got {value!r}", field=name)
+    return text
 
 
 def _float(value: Any, name: str, lo: float) -> float:

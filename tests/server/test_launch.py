@@ -133,6 +133,32 @@ def test_only_users_with_a_key_launch(client: TestClient, work: Path, fast: Sett
         assert_error(other.post("/api/v1/launch", json=_body(work)), 503, "no_executor")
 
 
+def test_only_admins_launch_unless_the_server_allows_users(
+    client: TestClient, work: Path, fast: Settings, store: Store, executor: LocalExecutor
+) -> None:
+    bob = store.create_user("bob")
+    client.headers["X-API-Key"] = store.create_api_key(bob.id)[1]
+    r = client.post("/api/v1/launch", json=_body(work))
+    assert_error(r, 403, "forbidden")
+    assert "RUNYARD_LAUNCH_ALLOWED" in r.json()["error"]["message"]
+    assert executor.queue() == [] and store.list_projects() == []
+    open_to_users = dataclasses.replace(fast, launch_allowed="users")
+    with TestClient(create_app(open_to_users, store, executor=executor), raise_server_exceptions=False) as c:
+        c.headers["X-API-Key"] = client.headers["X-API-Key"]
+        assert c.post("/api/v1/launch", json=_body(work)).status_code == 201
+
+
+def test_jobs_do_not_inherit_the_servers_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    from runyard.slurm.runner import job_environment
+
+    monkeypatch.setenv("RUNYARD_DATABASE_URL", "postgresql://runyard:s3cret@db/runyard")
+    monkeypatch.setenv("RUNYARD_WEBHOOK_SECRET", "hush")
+    monkeypatch.setenv("RUNYARD_URL", "http://tracker:8765")  # a client setting: jobs need it
+    env = job_environment()
+    assert "RUNYARD_DATABASE_URL" not in env and "RUNYARD_WEBHOOK_SECRET" not in env
+    assert env["RUNYARD_URL"] == "http://tracker:8765" and "PATH" in env
+
+
 def test_a_launch_creates_the_run_submits_and_records_the_job(
     client: TestClient, store: Store, executor: LocalExecutor, work: Path
 ) -> None:

@@ -41,7 +41,7 @@ from typing import Any
 from runyard.errors import InvalidInput, SlurmError, SubmitFailed
 from runyard.slurm.launch import expand_pattern, parse_array_spec, parse_dependency, parse_sbatch_script
 from runyard.slurm.parse import AccountingJob, NodeInfo, PartitionInfo, QueueJob
-from runyard.slurm.runner import check_job_id
+from runyard.slurm.runner import check_job_id, job_environment
 
 __all__ = ["LocalExecutor", "main"]
 
@@ -248,7 +248,7 @@ class LocalExecutor:
         return str(job_id)
 
     def _start_supervisor(self, folder: Path, env: Mapping[str, str] | None) -> None:
-        full_env = {**os.environ, **(env or {})}
+        full_env = {**job_environment(), **(env or {})}  # never the server's own settings
         with open(folder / "supervisor.log", "ab") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "runyard.slurm.local", "supervise", str(folder)],

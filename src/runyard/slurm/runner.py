@@ -13,6 +13,7 @@ import re
 import subprocess
 from collections.abc import Mapping, Sequence
 
+from runyard.config import ENV_VARS
 from runyard.errors import InvalidInput, SlurmError, SubmitFailed
 from runyard.slurm.parse import (
     AccountingJob,
@@ -38,6 +39,13 @@ def check_job_id(job_id: str) -> str:
     if not isinstance(job_id, str) or not _JOB_ID_RE.match(job_id):
         raise InvalidInput(f"job_id must look like '123' or '123_4', got {job_id!r}", field="job_id")
     return job_id
+
+
+def job_environment() -> dict[str, str]:
+    """The environment a submitted job inherits (sbatch's ``--export=ALL``): the server's own,
+    minus its settings (database URL with its password, webhook secret, REST token, …)."""
+    server_only = {var.name for var in ENV_VARS if var.side == "server"}
+    return {k: v for k, v in os.environ.items() if k not in server_only}
 
 
 def _lines(text: str) -> list[str]:
@@ -134,7 +142,7 @@ class LocalSlurm:
                 timeout=self.timeout_s,
                 check=False,
                 cwd=cwd,
-                env=None if env is None else {**os.environ, **env},
+                env=None if env is None else {**job_environment(), **env},
             )
         except FileNotFoundError as exc:
             raise SlurmError(f"{name} not found{where}: {_MISSING_HINT}", field=None) from exc

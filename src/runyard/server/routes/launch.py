@@ -29,7 +29,7 @@ from starlette.responses import Response
 
 from runyard.client.environment import array_run_id
 from runyard.entities import Run, RunCreate, RunStatus, RunUpdate
-from runyard.errors import InvalidInput, NotFound, RunyardError
+from runyard.errors import Forbidden, InvalidInput, NotFound, RunyardError
 from runyard.lifecycle import NewEvent
 from runyard.server.deps import CurrentUser, ExecutorDep, SettingsDep, StoreDep
 from runyard.server.jsonio import JsonResponse
@@ -305,6 +305,11 @@ def launch(
     settings: SettingsDep,
     executor: ExecutorDep,
 ) -> Response:
+    if settings.launch_allowed == "admins" and not user.is_admin:
+        raise Forbidden(
+            f"user {user.username!r} may not launch jobs: this server lets only admins launch "
+            "(jobs run as the server's Unix user); an admin can set RUNYARD_LAUNCH_ALLOWED=users"
+        )
     # -- check everything; nothing is created before this block ends -------------------
     workdir, output_dir = _check_paths(body)
     _check_env(body.env)
