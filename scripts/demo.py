@@ -1,4 +1,4 @@
-"""The main job: start a local server (SQLite in ./.runyard), train a few real models, keep serving.
+"""The main job: start a local server (SQLite in ./.runyard), launch a few real training jobs, keep serving.
 
 Run by ``make demo``. Run again, it reuses the data and the API key.
 """
@@ -43,6 +43,8 @@ def wait_healthy(server: subprocess.Popen[bytes], deadline_s: float = 60) -> Non
 
 def main() -> int:
     DATA.mkdir(exist_ok=True)
+    # the demo owns ./.runyard: bring a database made by an older Runyard up to date first
+    subprocess.run([str(BIN / "runyard"), "db", "upgrade", "--data-dir", str(DATA)], check=True)
     server = subprocess.Popen(
         [str(BIN / "runyard"), "server", "--data-dir", str(DATA), "--port", PORT],
         cwd=ROOT,
@@ -51,12 +53,20 @@ def main() -> int:
         wait_healthy(server)
         key = (DATA / "admin.key").read_text().strip()
         env = {**os.environ, "RUNYARD_URL": URL, "RUNYARD_API_KEY": key}
-        print(f"\nrunyard demo: training {len(TRIALS)} models on the digits data set…", flush=True)
+        print(
+            f"\nrunyard demo: launching {len(TRIALS)} training jobs on the digits data set through the "
+            "server (onto Slurm when a cluster answers here, else as local processes)…",
+            flush=True,
+        )
         for lr, hidden in TRIALS:
+            # `runyard launch` creates the run first, submits the job, and --wait follows it to
+            # the end; the job logs into that run through the RUNYARD_RUN_ID it is given
             subprocess.run(
-                [sys.executable, str(ROOT / "examples" / "train_digits.py"), "--lr", str(lr),
+                [str(BIN / "runyard"), "launch", "--wait", "--project", "demo", "--experiment", "digits-mlp",
+                 "--name", f"mlp lr={lr} h={hidden}", "--output-dir", str(DATA / "job-logs"), "--",
+                 sys.executable, str(ROOT / "examples" / "train_digits.py"), "--lr", str(lr),
                  "--hidden", str(hidden), "--epochs", "25"],
-                env=env, check=True,
+                env=env, check=True, cwd=ROOT,
             )
         subprocess.run([str(BIN / "runyard"), "runs", "-e", "digits-mlp", "--sort", "metrics.val_accuracy",
                         "-m", "val_accuracy,val_loss,train_loss", "-n", "10"], env=env, check=False)

@@ -158,7 +158,7 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "auto",
         "Where launched jobs run: slurm (Slurm's commands on the server host), rest (slurmrestd, see "
         "RUNYARD_SLURMRESTD_URL), local (subprocesses, for a machine without Slurm), auto (slurm when "
-        "sbatch is on PATH, else local) or none.",
+        "sbatch is on PATH and `scontrol ping` finds the controller up, else local) or none.",
     ),
     EnvVar(
         "RUNYARD_SLURMRESTD_URL",

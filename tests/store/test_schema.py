@@ -72,3 +72,42 @@ def test_importing_the_store_package_stays_light() -> None:
         "assert not heavy, heavy"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_upgrade_keeps_the_data_of_an_older_schema(empty_url: str) -> None:
+    """A database made by an earlier Runyard, with runs and metrics in it, upgrades in place."""
+    store = SqlStore(empty_url)
+    try:
+        migrate_to(store, "0001_initial")
+        with store.database.write() as conn:
+            conn.execute(sa.text("INSERT INTO users VALUES ('u1', 'ann', NULL, true, 1.0)"))
+            conn.execute(sa.text("INSERT INTO projects VALUES ('p1', 'proj', '', 1.0, 'u1')"))
+            conn.execute(sa.text("INSERT INTO experiments VALUES ('e1', 'p1', 'exp', '', 1.0, 1.0)"))
+            conn.execute(
+                sa.text(
+                    "INSERT INTO runs (id, experiment_id, project_id, name, status, created_at, updated_at, "
+                    "user_id, config, summary, tags, notes, slurm_job_id, restart_count) VALUES "
+                    "('r1', 'e1', 'p1', 'old', 'finished', 1.0, 2.0, 'u1', '{\"lr\": 0.1}', '{}', '[]', '', "
+                    "'42', 0)"
+                )
+            )
+            conn.execute(sa.text("INSERT INTO run_tags VALUES ('r1', 'keep')"))
+        store.upgrade()
+        assert store.schema_state().up_to_date
+        run = store.get_run("r1")
+        assert (run.name, run.status.value, run.config, run.slurm_job_id) == (
+            "old",
+            "finished",
+            {"lr": 0.1},
+            "42",
+        )
+        assert run.slurm == {} and run.slurm_done is False and run.pending_reason is None
+        assert store.list_run_events("r1") == []
+    finally:
+        store.close()
+
+
+def migrate_to(store: SqlStore, revision: str) -> None:
+    from runyard.store.sql.migrate import upgrade
+
+    upgrade(store.database, revision)

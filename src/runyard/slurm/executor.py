@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -52,7 +53,8 @@ def open_executor(
     kind: str, *, state_dir: Path, timeout_s: float = 30, settings: Settings | None = None
 ) -> Executor | None:
     """The executor for ``kind`` (see ``EXECUTOR_KINDS``); ``auto`` picks Slurm when ``sbatch``
-    is on PATH and the local executor otherwise; ``none`` gives None (no launching, no watcher).
+    is on PATH and ``scontrol ping`` finds a controller up, and the local executor otherwise;
+    ``none`` gives None (no launching, no watcher).
     ``state_dir`` is where the local executor keeps its jobs; ``rest`` (slurmrestd) reads its
     address, user and token from ``settings``."""
     if kind not in EXECUTOR_KINDS:
@@ -63,13 +65,25 @@ def open_executor(
         return None
     if kind == "rest":
         return _open_rest(settings, timeout_s)
-    if kind == "slurm" or (kind == "auto" and shutil.which("sbatch")):
+    if kind == "slurm" or (kind == "auto" and _slurm_answers()):
         from runyard.slurm.runner import LocalSlurm
 
         return LocalSlurm(timeout_s=timeout_s)
     from runyard.slurm.local import LocalExecutor
 
     return LocalExecutor(state_dir)
+
+
+def _slurm_answers() -> bool:
+    """Whether this host has Slurm's commands and a controller that answers (``auto``): a laptop
+    with the client packages but no cluster gets the local executor, not failing submissions."""
+    if not shutil.which("sbatch") or not shutil.which("scontrol"):
+        return False
+    try:
+        done = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, timeout=15, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0 and "UP" in done.stdout
 
 
 def _open_rest(settings: Settings | None, timeout_s: float) -> Executor:

@@ -42,9 +42,9 @@ def schema_state(db: Database) -> SchemaState:
     return SchemaState(current=current, head=head_revision())
 
 
-def upgrade(db: Database) -> None:
+def upgrade(db: Database, revision: str = "head") -> None:
     with db.raw_write() as conn, conn.begin():
-        command.upgrade(_config(conn), "head")
+        command.upgrade(_config(conn), revision)
     if db.is_sqlite:
         with db.raw_write() as conn:  # planner statistics for the new tables and indexes
             conn.exec_driver_sql("PRAGMA optimize")

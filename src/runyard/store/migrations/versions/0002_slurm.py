@@ -18,13 +18,14 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("runs") as batch:
-        batch.add_column(sa.Column("slurm_state", sa.String(32), nullable=True))
-        batch.add_column(sa.Column("pending_reason", sa.Text(), nullable=True))
-        batch.add_column(sa.Column("start_estimate", sa.Double(), nullable=True))
-        batch.add_column(sa.Column("state_unknown_since", sa.Double(), nullable=True))
-        batch.add_column(sa.Column("slurm_done", sa.Boolean(), nullable=False, server_default=sa.false()))
-        batch.add_column(sa.Column("slurm", sa.Text(), nullable=False, server_default="{}"))
+    # plain ADD COLUMN (SQLite does it in place, with constant defaults): a batch "move and copy"
+    # would drop the runs table, which the tables that reference it forbid
+    op.add_column("runs", sa.Column("slurm_state", sa.String(32), nullable=True))
+    op.add_column("runs", sa.Column("pending_reason", sa.Text(), nullable=True))
+    op.add_column("runs", sa.Column("start_estimate", sa.Double(), nullable=True))
+    op.add_column("runs", sa.Column("state_unknown_since", sa.Double(), nullable=True))
+    op.add_column("runs", sa.Column("slurm_done", sa.Boolean(), nullable=False, server_default=sa.false()))
+    op.add_column("runs", sa.Column("slurm", sa.Text(), nullable=False, server_default="{}"))
     op.create_index("ix_runs_slurm_pending", "runs", ["slurm_done", "slurm_job_id"])
     op.create_table(
         "run_events",
