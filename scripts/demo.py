@@ -63,7 +63,7 @@ def main() -> int:
             # the end; the job logs into that run through the RUNYARD_RUN_ID it is given
             subprocess.run(
                 [str(BIN / "runyard"), "launch", "--wait", "--project", "demo", "--experiment", "digits-mlp",
-                 "--name", f"mlp lr={lr} h={hidden}", "--output-dir", str(DATA / "job-logs"), "--",
+                 "--name", f"mlp-lr{lr}-h{hidden}", "--output-dir", str(DATA / "job-logs"), "--",
                  sys.executable, str(ROOT / "examples" / "train_digits.py"), "--lr", str(lr),
                  "--hidden", str(hidden), "--epochs", "25"],
                 env=env, check=True, cwd=ROOT,

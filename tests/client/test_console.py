@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import itertools
+import logging
 import os
 import sys
 import threading
@@ -147,6 +148,25 @@ def test_the_clients_own_warnings_are_not_captured(
     run.finish()
     assert "runyard: warning: metric 'loss'" in err.getvalue()  # shown
     assert fake.runs[run.id].lines() == ["user line"]  # not sent
+
+
+def test_logging_handlers_made_before_init_are_captured_too(
+    monkeypatch: pytest.MonkeyPatch, fake: FakeServer, start: Callable[..., runyard.Run]
+) -> None:
+    _, err = terminals(monkeypatch)
+    logger = logging.getLogger("runyard-test-console")
+    handler = logging.StreamHandler()  # holds the sys.stderr of this moment, like basicConfig
+    log_file = io.StringIO()
+    other = logging.StreamHandler(log_file)  # another stream: left alone
+    monkeypatch.setattr(logger, "handlers", [handler, other])
+    monkeypatch.setattr(logger, "propagate", False)
+    run = start()
+    assert handler.stream is sys.stderr and other.stream is log_file
+    logger.warning("from a library logger")
+    run.finish()
+    assert handler.stream is err  # pointed back
+    assert "from a library logger" in err.getvalue() and "from a library logger" in log_file.getvalue()
+    assert fake.runs[run.id].lines("stderr") == ["from a library logger"]
 
 
 def test_capture_is_on_by_default_and_off_with_the_variable_or_argument(

@@ -21,11 +21,13 @@ Nothing here may slow down or break the training thread:
   many were dropped takes their place;
 * an error while capturing is swallowed: the original stream already has the text.
 
-Only Python-level writes through ``sys.stdout``/``sys.stderr`` after ``init`` are captured:
+Only text written through ``sys.stdout``/``sys.stderr`` after ``init`` is captured:
 ``print``, tracebacks, warnings, and logging handlers that write to the stream they find
-there. Output written to the file descriptors directly (C extensions, subprocesses) or to a
-stream saved before ``init`` (``logging.basicConfig()`` called earlier keeps the original
-``sys.stderr``) goes to the job's output file only (``runyard logs``). The client's own
+there. Bytes written to ``sys.stdout.buffer``, output written to the file descriptors
+directly (C extensions, subprocesses) and writes to a stream saved before ``init`` go to
+the job's output file only (``runyard logs``) — except ``logging.StreamHandler``s created
+earlier (``logging.basicConfig()``, libraries' loggers): those that write to the stream being
+replaced are pointed at its tee, and back when capturing ends. The client's own
 ``runyard: …`` messages bypass the tee, so they are never captured. A forked child (a data
 loader worker) writes through without capturing. ``finish()`` of the last capturing run
 hands any unfinished line over and puts the original streams back (unless something else
@@ -34,6 +36,7 @@ replaced them meanwhile, in which case the tee stays in place and only writes th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -72,7 +75,14 @@ STREAMS = ("stdout", "stderr")
 _lock = threading.RLock()
 _buffers: list[ConsoleBuffer] = []  # the runs capturing now
 _tees: dict[str, _Tee] = {}  # the tees this process installed, by stream
-_local = threading.local()  # .busy: this thread is inside a tee (nested tees capture once)
+_handlers: list[tuple[Any, _Tee]] = []  # logging handlers pointed at a tee
+
+
+class _Local(threading.local):
+    busy = False  # this thread is inside a tee: a tee under it only writes through
+
+
+_local = _Local()
 _fork_hook = {"registered": False}
 
 
@@ -195,32 +205,44 @@ def _clean(line: str, cut: bool) -> str:
 
 
 class _Tee:
-    """Stands in for ``sys.stdout`` / ``sys.stderr``; see the module docstring."""
+    """Stands in for ``sys.stdout`` / ``sys.stderr``; see the module docstring.
+
+    ``print`` writes each argument and separator on its own, so most writes are a piece of a
+    line: they are only appended to a list (no lock; two threads printing at once garble
+    their lines in the stream anyway). A write holding a newline or a ``\\r``, or a line
+    grown past the limit, takes ``_lock`` and cuts lines.
+    """
 
     def __init__(self, original: TextIO, stream: str) -> None:
         self._original = original
         self._stream = stream
-        self._partial = ""  # the line being written (at most MAX_LINE_CHARS characters)
-        self._cut = False  # the line being written was longer than that
+        self._pieces: list[str] = []  # the line being written, as written
+        self._size = 0  # their characters
+        self._cut = False  # the line being written was longer than MAX_LINE_CHARS
 
     # -- the stream ---------------------------------------------------------------------
     def write(self, text: str) -> int:
-        if not _buffers or getattr(_local, "busy", False):
+        if not _buffers or _local.busy:
             return self._original.write(text)
         _local.busy = True
         try:
             n = self._original.write(text)
-            try:  # noqa: SIM105 - contextlib.suppress costs more than the capture
-                self._capture(text)
-            except Exception:  # never break a print because of capturing
-                pass
+            if isinstance(text, str):
+                if "\n" in text or "\r" in text or self._size > MAX_LINE_CHARS:
+                    try:  # noqa: SIM105 - contextlib.suppress costs more than the capture
+                        self._capture(text)
+                    except Exception:  # never break a print because of capturing
+                        pass
+                else:
+                    self._pieces.append(text)
+                    self._size += len(text)
             return n
         finally:
             _local.busy = False
 
     def writelines(self, lines: Iterable[str]) -> None:
         lines = list(lines)
-        if not _buffers or getattr(_local, "busy", False):
+        if not _buffers or _local.busy:
             self._original.writelines(lines)
             return
         _local.busy = True
@@ -258,46 +280,67 @@ class _Tee:
 
     # -- capturing ----------------------------------------------------------------------
     def _capture(self, text: str) -> None:
-        if not isinstance(text, str) or not text:
-            return
         with _lock:
-            if "\n" not in text:
-                self._grow(text)
+            pieces = self._pieces
+            pieces.append(text)
+            joined = "".join(pieces)
+            self._pieces, self._size = [], 0
+            if "\n" not in joined:
+                self._keep(joined)
                 return
-            parts = text.split("\n")
+            parts = joined.split("\n")
             t = time.time()
             buffers = list(_buffers)
-            line = _clean(self._partial + parts[0], self._cut)
-            for b in buffers:
-                b.offer(t, self._stream, line)
-            for part in parts[1:-1]:
-                line = _clean(part, False)
+            cut = self._cut
+            for part in parts[:-1]:
+                line = _clean(part, cut)
+                cut = False
                 for b in buffers:
                     b.offer(t, self._stream, line)
-            self._partial, self._cut = "", False
-            self._grow(parts[-1])
+            self._cut = False
+            self._keep(parts[-1])
 
-    def _grow(self, text: str) -> None:
-        if not text:
-            return
-        partial = self._partial + text
-        if "\r" in text:
-            i = partial.rfind("\r")
-            if i < len(partial) - 1:  # redrawn: what came before the last \r is gone
-                partial, self._cut = partial[i + 1 :], False
-        if len(partial) > MAX_LINE_CHARS + 1:  # +1: room for the \r of a CRLF
-            partial, self._cut = partial[: MAX_LINE_CHARS + 1], True
-        self._partial = partial
+    def _keep(self, rest: str) -> None:
+        """The unfinished line (under ``_lock``): only what a redraw left, cut to the limit."""
+        if "\r" in rest:
+            i = rest.rfind("\r")
+            if i < len(rest) - 1:  # redrawn: what came before the last \r is gone
+                rest, self._cut = rest[i + 1 :], False
+        if len(rest) > MAX_LINE_CHARS + 1:  # +1: room for the \r of a CRLF
+            rest, self._cut = rest[: MAX_LINE_CHARS + 1], True
+        if rest:
+            self._pieces, self._size = [rest], len(rest)
 
     def _flush_partial(self) -> None:
-        """Hand an unfinished line over (the last capturing run is finishing)."""
-        if self._partial:
-            line = _clean(self._partial, self._cut)
-            self._partial, self._cut = "", False
+        """Hand an unfinished line over (under ``_lock``; the last capturing run finishes)."""
+        rest = "".join(self._pieces)
+        self._pieces, self._size = [], 0
+        if rest:
+            line = _clean(rest, self._cut)
+            self._cut = False
             if line:
                 t = time.time()
                 for b in _buffers:
                     b.offer(t, self._stream, line)
+
+
+def _point_logging_handlers(tees: list[_Tee]) -> None:
+    """Point logging's stream handlers that write to a replaced stream at its tee."""
+    logging: Any = sys.modules.get("logging")
+    if logging is None or not tees:  # not imported: no handlers exist
+        return
+    loggers = [logging.getLogger()]
+    loggers += [
+        lg for lg in list(logging.Logger.manager.loggerDict.values()) if isinstance(lg, logging.Logger)
+    ]
+    for lg in loggers:
+        for handler in list(lg.handlers):
+            if not isinstance(handler, logging.StreamHandler) or isinstance(handler, logging.FileHandler):
+                continue
+            for tee in tees:
+                if handler.stream is tee._original:
+                    handler.setStream(tee)
+                    _handlers.append((handler, tee))
 
 
 def _after_fork_in_child() -> None:
@@ -315,6 +358,7 @@ def attach(buffer: ConsoleBuffer) -> None:
             _fork_hook["registered"] = True
             os.register_at_fork(after_in_child=_after_fork_in_child)
         if not _buffers:
+            new = []
             for name in STREAMS:
                 current = getattr(sys, name, None)
                 if current is None:  # no console at all (pythonw, some daemons)
@@ -325,6 +369,9 @@ def attach(buffer: ConsoleBuffer) -> None:
                 tee = _Tee(current, name)
                 _tees[name] = tee
                 setattr(sys, name, cast(TextIO, tee))
+                new.append(tee)
+            with contextlib.suppress(Exception):  # odd logging state: those lines go uncaptured
+                _point_logging_handlers(new)
         if buffer not in _buffers:
             _buffers.append(buffer)
 
@@ -347,3 +394,8 @@ def detach(buffer: ConsoleBuffer) -> None:
             # else someone replaced the stream after us (and may still write to the tee):
             # leave it; with no run capturing it only writes through
         _tees.clear()
+        for handler, tee in _handlers:
+            if handler.stream is tee:
+                with contextlib.suppress(Exception):
+                    handler.setStream(tee._original)
+        _handlers.clear()
