@@ -36,6 +36,7 @@ TARGETS = {
     "create": "≥ 1,000 runs/s",
     "server_mem": "≤ 200 MB",
     "client_mem": "bounded",
+    "watcher": "parse + reconcile ≤ 1 s",
 }
 
 
@@ -350,6 +351,16 @@ def main() -> int:
             "client peak memory, server unreachable",
             bench_client_memory(f"http://127.0.0.1:{free_port()}"),
             TARGETS["client_mem"],
+        )
+    )
+    from benchmarks.watcher_bench import bench_watcher_cycle
+
+    pure_s, full_s = bench_watcher_cycle(2_000 if args.quick else 10_000)
+    rows.append(
+        (
+            f"Slurm watcher cycle, {2_000 if args.quick else 10_000:,} jobs (recorded squeue/sacct JSON)",
+            f"parse + reconcile {pure_s * 1000:.0f} ms; with every run changing and written: {full_s:.1f} s",
+            TARGETS["watcher"],
         )
     )
     run_backend("SQLite", None, args, rows)
