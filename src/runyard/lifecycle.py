@@ -56,10 +56,13 @@ _FINAL_STATES: dict[str, RunStatus | None] = {
 _QUEUED_STATES = {"PENDING", "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD", "SPECIAL_EXIT"}
 _RUNNING_STATES = {"RUNNING", "CONFIGURING", "COMPLETING", "SUSPENDED", "STAGE_OUT", "SIGNALING", "RESIZING"}
 _REQUEUE_STATES = {"REQUEUED", "PREEMPTED"}
+_KNOWN_STATES = frozenset(_FINAL_STATES) | _QUEUED_STATES | _RUNNING_STATES | _REQUEUE_STATES
 
 
 def normalize_state(state: str) -> str:
     """``CANCELLED by 0`` / ``cancelled+`` / ``out of memory`` → ``CANCELLED`` / ``OUT_OF_MEMORY``."""
+    if state in _KNOWN_STATES:  # the common case: already Slurm's own word
+        return state
     text = state.strip().upper().rstrip("+")
     if text.startswith("CANCELLED"):
         return "CANCELLED"

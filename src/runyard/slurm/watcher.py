@@ -31,7 +31,7 @@ from runyard.entities import TERMINAL_STATUSES, Run, RunUpdate
 from runyard.errors import RunyardError
 from runyard.lifecycle import NewEvent, Observation, apply_observation, normalize_state
 from runyard.slurm.executor import Executor
-from runyard.slurm.parse import AccountingJob, QueueJob
+from runyard.slurm.parse import AccountingJob, QueueJob, gc_paused
 from runyard.store.base import Store
 
 __all__ = [
@@ -406,7 +406,8 @@ class Watcher:
             result.calls += 1
         except RunyardError as exc:
             return self._degraded(runs, result, f"squeue: {exc}")
-        plan = plan_cycle(runs, queue)
+        with gc_paused():  # pure work over thousands of small objects: see parse.gc_paused
+            plan = plan_cycle(runs, queue)
         oom_runs = {
             run.id for run in plan.oom_candidates if _killed_for_memory(run, self.config.oom_scan_bytes)
         }
