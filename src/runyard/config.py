@@ -217,6 +217,13 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "users (every user with an API key; for a server that runs as the researcher).",
     ),
     EnvVar(
+        "RUNYARD_PUBLIC_URL",
+        "server",
+        "",
+        "URL that jobs on the compute nodes use to reach this server (default: the URL the launch "
+        "request came to, which may be 127.0.0.1 on the login node).",
+    ),
+    EnvVar(
         "RUNYARD_JOB_PYTHON",
         "server",
         "",
@@ -314,6 +321,7 @@ class Settings:
     webhook_secret: str = ""
     job_python: str = ""
     launch_allowed: str = "admins"
+    public_url: str = ""
     slurmrestd_url: str = ""
     slurmrestd_user: str = ""
     slurmrestd_token: str = field(default="", repr=False)
@@ -374,6 +382,7 @@ class Settings:
             ),
             webhook_secret=o.get("webhook_secret") or env("RUNYARD_WEBHOOK_SECRET") or "",
             job_python=o.get("job_python") or env("RUNYARD_JOB_PYTHON") or "",
+            public_url=_url(o.get("public_url") or env("RUNYARD_PUBLIC_URL") or "", "RUNYARD_PUBLIC_URL"),
             launch_allowed=_choice(
                 _setting(o, "launch_allowed", "RUNYARD_LAUNCH_ALLOWED"),
                 "RUNYARD_LAUNCH_ALLOWED",
@@ -403,6 +412,12 @@ def _paths(value: str, name: str) -> tuple[Path, ...]:
 
 def _setting(overrides: dict[str, Any], key: str, name: str) -> Any:
     return overrides.get(key) or env(name) or default(name)
+
+
+def _url(value: str, name: str) -> str:
+    if value and not value.startswith(("http://", "https://")):
+        raise InvalidInput(f"{name} must start with http:// or https://, got {value!r}", field=name)
+    return value.rstrip("/")
 
 
 def _choice(value: Any, name: str, choices: tuple[str, ...]) -> str:

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from runyard.client.environment import array_run_id
 from runyard.config import Settings
-from runyard.errors import SubmitFailed
+from runyard.errors import InvalidInput, SubmitFailed
 from runyard.server.app import create_app
 from runyard.slurm.local import LocalExecutor
 from runyard.store.base import Store
@@ -328,3 +328,28 @@ def test_a_refused_submission_fails_the_runs(
         assert "invalid partition specified: nope" in event.message
     [key] = [k for k in store.list_api_keys() if k.name.startswith("job ")]
     assert key.revoked_at is not None
+
+
+def test_jobs_reach_the_server_at_its_public_url_and_rest_jobs_get_no_batch_signal(
+    fast: Settings, store: Store, admin_key: str, executor: LocalExecutor, work: Path
+) -> None:
+    submitted: list[tuple[str, dict[str, str]]] = []
+
+    class Recording(LocalExecutor):
+        batch_signals = False  # like slurmrestd 22.05
+
+        def submit(self, script: str, *, workdir: str | None = None, env: Any = None) -> str:
+            submitted.append((script, dict(env or {})))
+            return super().submit(script, workdir=workdir, env=env)
+
+    recording = Recording(executor.state_dir, kill_wait_s=1.0)
+    public = dataclasses.replace(fast, public_url="https://tracker.example.org")
+    with TestClient(create_app(public, store, executor=recording), raise_server_exceptions=False) as c:
+        c.headers["X-API-Key"] = admin_key
+        assert c.post("/api/v1/launch", json=_body(work)).status_code == 201
+        script, env = submitted[0]
+        assert env["RUNYARD_URL"] == "https://tracker.example.org" and "--signal" not in script
+        r = c.post("/api/v1/launch", json=_body(work, signal_before_end_s=60))
+        assert_error(r, 400, "invalid_input", "signal_before_end_s")
+    with pytest.raises(InvalidInput):
+        Settings.from_env(data_dir=str(work), public_url="tracker:8765")

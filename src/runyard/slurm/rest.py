@@ -398,6 +398,7 @@ class RestSlurm:
     JWT given as ``token`` or ``token_file`` (exactly one)."""
 
     kind = "slurm"
+    batch_signals = False  # 22.05's REST API refuses --signal=B:… (see job_properties)
 
     def __init__(
         self,

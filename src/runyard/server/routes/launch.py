@@ -33,6 +33,7 @@ from runyard.errors import Forbidden, InvalidInput, NotFound, RunyardError
 from runyard.lifecycle import NewEvent
 from runyard.server.deps import CurrentUser, ExecutorDep, SettingsDep, StoreDep
 from runyard.server.jsonio import JsonResponse
+from runyard.slurm.executor import Executor
 from runyard.slurm.launch import LaunchPlan, dependency_string, expand_pattern, parse_after, plan_launch
 from runyard.slurm.script import JobReport, render_sbatch
 from runyard.store.base import Store
@@ -286,6 +287,20 @@ def _refused(_: Run, *, message: str) -> tuple[RunUpdate, list[NewEvent]]:
     return update, [NewEvent(source="user", kind="status", status="failed", message=message)]
 
 
+def _signal_before_end(body: LaunchBody, executor: Executor) -> int | None:
+    """slurmrestd 22.05 refuses ``--signal=B:…``: without it the job gets no early warning (the
+    client still checkpoints on SIGTERM at the limit); asking for one there is an error."""
+    if getattr(executor, "batch_signals", True):
+        return body.signal_before_end_s
+    if body.signal_before_end_s:
+        raise InvalidInput(
+            "this server submits through slurmrestd, which cannot send the batch shell an early "
+            "signal (--signal=B:…); use signal_before_end_s 0",
+            field="signal_before_end_s",
+        )
+    return 0
+
+
 @router.post(
     "/api/v1/launch",
     response_model=LaunchOut,
@@ -327,13 +342,13 @@ def launch(
         array=body.array,
         dependency=dependency,
         requeue=body.requeue,
-        signal_before_end_s=body.signal_before_end_s,
+        signal_before_end_s=_signal_before_end(body, executor),
         env=body.env,
         script_path=script_path,
     )
     tasks = plan.task_ids
     ids = [array_run_id(base_id, task) for task in tasks] if tasks is not None else [base_id]
-    url = str(request.base_url).rstrip("/")
+    url = settings.public_url or str(request.base_url).rstrip("/")
     report = JobReport(
         url=url,
         python=settings.job_python or sys.executable,
