@@ -314,3 +314,23 @@ def _run() -> Any:
         created_at=0,
         updated_at=0,
     )
+
+
+def test_a_jobs_api_key_is_revoked_when_all_its_runs_are_accounted(
+    store: SqlStore, slurm: ScriptedSlurm, watcher: Watcher
+) -> None:
+    user = store.create_user("ann")
+    key, _ = store.create_api_key(user.id, "job train")
+    tasks = [tracked(store, "60", task=t, api_key_id=key.id) for t in range(2)]
+    slurm.queue_jobs = [
+        qjob(61, "COMPLETED", array_job_id=60, array_task_id=0, exit_code=0, end_time=5),
+        qjob(62, "RUNNING", array_job_id=60, array_task_id=1, nodes="n1"),
+    ]
+    slurm.acct_jobs = [ajob("60_0", "COMPLETED", array_job_id=60, array_task_id=0)]
+    watcher.cycle()
+    assert store.get_run(tasks[0]).slurm_done
+    assert store.list_api_keys(user.id)[0].revoked_at is None  # task 1 still runs with it
+    slurm.queue_jobs = [qjob(62, "COMPLETED", array_job_id=60, array_task_id=1, exit_code=0, end_time=9)]
+    slurm.acct_jobs.append(ajob("60_1", "COMPLETED", array_job_id=60, array_task_id=1))
+    watcher.cycle()
+    assert store.list_api_keys(user.id)[0].revoked_at is not None

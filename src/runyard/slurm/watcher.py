@@ -435,6 +435,7 @@ class Watcher:
                 result.changed += self.store.transition_runs(decisions[start : start + WRITE_CHUNK])
             except RunyardError as exc:  # one bad chunk must not stop the others
                 log.warning("watcher: could not record Slurm's states: %s", exc)
+        self._revoke_job_keys(runs, observations)
         unseen = [
             run.id for run in runs if run.id not in observations and run.status not in TERMINAL_STATUSES
         ]
@@ -444,6 +445,22 @@ class Watcher:
         self.unknown_since = None if sacct_error is None else (self.unknown_since or time.time())
         result.error = sacct_error
         return result
+
+    def _revoke_job_keys(self, runs: Sequence[Run], observations: dict[str, Observation]) -> None:
+        """A launch mints an API key for its job (all tasks of an array share it); once Slurm's
+        final record of every run using it is in, nothing of that job can run any more: revoke."""
+        finished = {run.id for run in runs if (obs := observations.get(run.id)) is not None and obs.complete}
+        if not finished:
+            return
+        in_use = {run.slurm.get("api_key_id") for run in runs if run.id not in finished}
+        for run in runs:
+            key_id = run.slurm.get("api_key_id")
+            if run.id in finished and isinstance(key_id, str) and key_id not in in_use:
+                try:
+                    self.store.revoke_api_key(key_id)
+                except RunyardError as exc:
+                    log.warning("could not revoke job key %s: %s", key_id, exc)
+                in_use.add(key_id)  # once is enough
 
     def _sacct_oom(
         self, plan: CyclePlan, jobs: Sequence[AccountingJob], oom_runs: set[str]
