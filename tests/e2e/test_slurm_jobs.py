@@ -192,8 +192,11 @@ def test_a_job_that_finishes(api: Api, jobs: dict[str, dict[str, Any]]) -> None:
     assert "a warning on stderr" in api.logs(run_id, "stderr")
     run = api.wait(run_id, lambda r: r["slurm_done"], "Slurm's accounting")
     assert run["slurm"]["accounting"]["alloc_cpus"] >= 1
-    report = api.call("GET", f"/api/v1/runs/{run_id}/efficiency")
-    assert report  # the efficiency report's content is unit-tested; here: it is served from real accounting
+    report = api.call("GET", f"/api/v1/runs/{run_id}/efficiency")  # from Slurm's real accounting
+    assert report["final"] and report["cpu"]["source"] == "accounting"
+    assert report["cpu"]["alloc_cpus"] == run["slurm"]["accounting"]["alloc_cpus"]
+    assert 0 <= report["cpu"]["efficiency"] and report["time"]["time_limit_min"] == 5
+    assert report["memory"]["max_rss_bytes"] and report["memory"]["req_mem_bytes"]
 
 
 def test_a_job_that_exits_3(api: Api, jobs: dict[str, dict[str, Any]]) -> None:
