@@ -195,7 +195,7 @@ def test_a_job_that_finishes(api: Api, jobs: dict[str, dict[str, Any]]) -> None:
     report = api.call("GET", f"/api/v1/runs/{run_id}/efficiency")  # from Slurm's real accounting
     assert report["final"] and report["cpu"]["source"] == "accounting"
     assert report["cpu"]["alloc_cpus"] == run["slurm"]["accounting"]["alloc_cpus"]
-    assert 0 <= report["cpu"]["efficiency"] and report["time"]["time_limit_min"] == 5
+    assert report["cpu"]["efficiency"] >= 0 and report["time"]["time_limit_min"] == 5
     assert report["memory"]["max_rss_bytes"] and report["memory"]["req_mem_bytes"]
 
 
