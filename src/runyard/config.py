@@ -224,6 +224,19 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "request came to, which may be 127.0.0.1 on the login node).",
     ),
     EnvVar(
+        "RUNYARD_SESSION_HOURS",
+        "server",
+        "12",
+        "Lifetime of a browser sign-in session, in hours; it slides: each use extends it by this much.",
+    ),
+    EnvVar(
+        "RUNYARD_COOKIE_SECURE",
+        "server",
+        "auto",
+        "When the session cookie gets the Secure attribute: auto (when the sign-in request came over "
+        "https, as uvicorn sees it, X-Forwarded-Proto from a proxy on 127.0.0.1 included), always, or never.",
+    ),
+    EnvVar(
         "RUNYARD_JOB_PYTHON",
         "server",
         "",
@@ -326,6 +339,8 @@ class Settings:
     slurmrestd_user: str = ""
     slurmrestd_token: str = field(default="", repr=False)
     slurmrestd_token_file: str = ""
+    session_hours: float = 12.0
+    cookie_secure: str = "auto"  # auto | always | never
 
     @property
     def artifact_dir(self) -> Path:
@@ -394,6 +409,12 @@ class Settings:
             slurmrestd_token_file=o.get("slurmrestd_token_file")
             or env("RUNYARD_SLURMRESTD_TOKEN_FILE")
             or "",
+            session_hours=_session_hours(_setting(o, "session_hours", "RUNYARD_SESSION_HOURS")),
+            cookie_secure=_choice(
+                _setting(o, "cookie_secure", "RUNYARD_COOKIE_SECURE"),
+                "RUNYARD_COOKIE_SECURE",
+                ("auto", "always", "never"),
+            ),
         )
 
 
@@ -435,6 +456,16 @@ def _float(value: Any, name: str, lo: float) -> float:
     if not number >= lo:
         raise InvalidInput(f"{name} must be at least {lo:g}, got {number:g}", field=name)
     return number
+
+
+def _session_hours(value: Any) -> float:
+    hours = _float(value, "RUNYARD_SESSION_HOURS", 0.01)
+    if hours > 24 * 366:
+        raise InvalidInput(
+            f"RUNYARD_SESSION_HOURS must be at most {24 * 366} (a year), got {hours:g}",
+            field="RUNYARD_SESSION_HOURS",
+        )
+    return hours
 
 
 def _int(value: Any, name: str, lo: int, hi: int) -> int:

@@ -7,6 +7,7 @@
     ├── Forbidden                403 forbidden
     ├── NotFound                 404 not_found
     ├── AlreadyExists            409 already_exists
+    ├── TooManyAttempts          429 too_many_attempts    (failed sign-ins; says when to retry)
     ├── SchemaOutdated           503 schema_outdated      (names the command that fixes it)
     ├── StoreUnavailable         503 store_unavailable
     ├── SlurmError               502 slurm_error          (a Slurm command failed, timed out or is missing)
@@ -40,6 +41,7 @@ __all__ = [
     "SlurmError",
     "StoreUnavailable",
     "SubmitFailed",
+    "TooManyAttempts",
     "Unauthorized",
     "error_for_code",
 ]
@@ -101,6 +103,11 @@ class AlreadyExists(RunyardError):
     code = "already_exists"
 
 
+class TooManyAttempts(RunyardError):
+    status = 429
+    code = "too_many_attempts"
+
+
 class SchemaOutdated(RunyardError):
     status = 503
     code = "schema_outdated"
@@ -140,6 +147,7 @@ _BY_CODE: dict[str, type[RunyardError]] = {
         Forbidden,
         NotFound,
         AlreadyExists,
+        TooManyAttempts,
         SchemaOutdated,
         StoreUnavailable,
         ServerUnreachable,
@@ -154,6 +162,7 @@ _BY_STATUS: dict[int, type[RunyardError]] = {
     404: NotFound,
     409: AlreadyExists,
     413: PayloadTooLarge,
+    429: TooManyAttempts,
     422: InvalidInput,
 }
 

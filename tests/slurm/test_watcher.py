@@ -334,3 +334,16 @@ def test_a_jobs_api_key_is_revoked_when_all_its_runs_are_accounted(
     slurm.acct_jobs.append(ajob("60_1", "COMPLETED", array_job_id=60, array_task_id=1))
     watcher.cycle()
     assert store.list_api_keys(user.id)[0].revoked_at is not None
+
+
+def test_on_change_gets_the_runs_a_cycle_changed(store: SqlStore, slurm: ScriptedSlurm) -> None:
+    seen: list[list[str]] = []
+    config = WatcherConfig(poll_s=0.05, poll_max_s=0.1, max_calls_per_min=1000)
+    watcher = Watcher(store, slurm, config, on_change=seen.append)
+    moving, still = tracked(store, "41"), tracked(store, "42")
+    slurm.queue_jobs = [qjob(41, "RUNNING", nodes="n1", start_time=5), qjob(42, "PENDING", reason="Priority")]
+    watcher.cycle()
+    assert seen == [[moving, still]]  # both changed: running, and a new pending reason
+    slurm.queue_jobs = [qjob(41, "RUNNING", nodes="n1", start_time=5), qjob(42, "PENDING", reason="Priority")]
+    watcher.cycle()
+    assert seen == [[moving, still]]  # nothing changed: not called again

@@ -18,6 +18,8 @@ from runyard.config import Settings, read_config_file, write_config_file
 from runyard.errors import InvalidInput, Unauthorized
 
 if TYPE_CHECKING:
+    from types import FrameType
+
     from runyard.store.base import Store
 
 __all__ = ["add_admin_commands"]
@@ -78,6 +80,12 @@ def cmd_server(args: argparse.Namespace) -> int:
     from runyard.server.app import create_app
 
     app = create_app(settings, store)
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            app.state.events.close()  # uvicorn waits for open responses: end the live streams
+            super().handle_exit(sig, frame)
+
     shown_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
     url = f"http://{shown_host}:{settings.port}"
     if secret and not args.no_config:
@@ -88,9 +96,10 @@ def cmd_server(args: argparse.Namespace) -> int:
     print(f"runyard: serving {settings.database_url.split('://')[0]} data at {url}", file=sys.stderr)
     if secret:
         print(f"runyard: API key: {secret}", file=sys.stderr)
-    uvicorn.run(
+    config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_level=settings.log_level, access_log=args.access_log
     )
+    Server(config).run()
     return 0
 
 

@@ -18,12 +18,14 @@ from runyard.config import Settings
 from runyard.errors import SchemaOutdated
 from runyard.server.deps import AuthCache
 from runyard.server.errors import install_error_handlers
+from runyard.server.events import EventBus, publish_runs, publish_safely
 from runyard.server.jsonio import JsonResponse
 from runyard.server.limits import BodyLimitMiddleware
 from runyard.server.routes import (
     artifacts,
     cluster,
     console,
+    events,
     health,
     jobs,
     launch,
@@ -31,9 +33,11 @@ from runyard.server.routes import (
     metrics,
     projects,
     runs,
+    session,
     users,
     webhooks,
 )
+from runyard.server.signin import SignInLimiter
 from runyard.server.webhook_auth import webhook_secret
 from runyard.slurm.executor import open_executor
 from runyard.slurm.watcher import Watcher, WatcherConfig
@@ -74,7 +78,16 @@ def create_app(settings: Settings, store: Store | None = None, executor: Any = _
         executor = open_executor(
             settings.executor, state_dir=settings.data_dir / "local-jobs", settings=settings
         )
-    watcher = None if executor is None else Watcher(store, executor, WatcherConfig.from_settings(settings))
+    bus = EventBus()
+
+    def on_runs_changed(run_ids: list[str]) -> None:  # the watcher's thread
+        publish_safely(publish_runs, bus, owned_store, run_ids)
+
+    watcher = (
+        None
+        if executor is None
+        else Watcher(store, executor, WatcherConfig.from_settings(settings), on_change=on_runs_changed)
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -92,7 +105,9 @@ def create_app(settings: Settings, store: Store | None = None, executor: Any = _
         version=__version__,
         summary="Experiment tracking for Slurm clusters",
         description="REST API of Runyard. Every endpoint but /api/v1/health needs an API key "
-        "(X-API-Key header or Authorization: Bearer). Errors are always "
+        "(X-API-Key header or Authorization: Bearer) or the browser's session cookie from "
+        "POST /api/v1/session (with X-Requested-With: runyard on POST, PUT, PATCH, DELETE). "
+        "Errors are always "
         '{"error": {"code", "message", "field"}}. See docs/protocol.md for batches and journals.',
         default_response_class=JsonResponse,
         lifespan=lifespan,
@@ -100,12 +115,15 @@ def create_app(settings: Settings, store: Store | None = None, executor: Any = _
     app.state.settings = settings
     app.state.store = store
     app.state.auth_cache = AuthCache()
+    app.state.sign_in_limiter = SignInLimiter()
     app.state.executor = executor
     app.state.watcher = watcher
+    app.state.events = bus
     app.state.webhook_secret = webhook_secret(settings)
     install_error_handlers(app)
     for module in (
         health,
+        session,
         users,
         projects,
         runs,
@@ -117,6 +135,7 @@ def create_app(settings: Settings, store: Store | None = None, executor: Any = _
         cluster,
         jobs,
         launch,
+        events,
     ):
         app.include_router(module.router)
     app.add_middleware(

@@ -1,9 +1,11 @@
 """Dependencies every route uses: the store, the settings, and who is asking.
 
 Every route but health depends on ``CurrentUser``: an API key in ``X-API-Key`` or
-``Authorization: Bearer``. Verified keys are cached for a few seconds (keyed by the key's
-SHA-256, never the key) so a busy client costs no database read per request; revoking a key
-through this server drops it from the cache at once.
+``Authorization: Bearer``, else the browser's session cookie (``server/signin.py``; unsafe
+methods then also need ``X-Requested-With: runyard``). Verified keys and sessions are cached
+for a few seconds (keyed by the SHA-256 of the secret, never the secret) so a busy client
+costs no database read per request; revoking a key through this server clears the cache at
+once, which also ends the sessions signed in with that key.
 """
 
 from __future__ import annotations
@@ -13,17 +15,28 @@ import threading
 import time
 from typing import Annotated
 
-from fastapi import Depends, Request
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Depends, Request, Response
+from fastapi.security import APIKeyCookie, APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
 
 from runyard.config import Settings
 from runyard.entities import User
 from runyard.errors import Forbidden, NoExecutor, Unauthorized
+from runyard.server.signin import SESSION_COOKIE, check_csrf, session_lifetime_s, set_session_cookie
 from runyard.slurm.executor import Executor
 from runyard.store.base import Store
 
-__all__ = ["AdminUser", "AuthCache", "CurrentUser", "ExecutorDep", "SettingsDep", "StoreDep", "user_for_key"]
+__all__ = [
+    "AdminUser",
+    "AuthCache",
+    "CurrentUser",
+    "ExecutorDep",
+    "SettingsDep",
+    "StoreDep",
+    "session_cache_key",
+    "user_for_key",
+    "user_for_session",
+]
 
 AUTH_CACHE_SECONDS = 5.0
 
@@ -46,6 +59,10 @@ class AuthCache:
             if len(self._entries) > 10_000:
                 self._entries.clear()
             self._entries[digest] = (user, time.monotonic() + self.ttl_s)
+
+    def discard(self, digest: str) -> None:
+        with self._lock:
+            self._entries.pop(digest, None)
 
     def clear(self) -> None:
         with self._lock:
@@ -75,20 +92,33 @@ ExecutorDep = Annotated[Executor, Depends(get_executor)]
 
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False, description="Runyard API key")
 _bearer = HTTPBearer(auto_error=False, description="Runyard API key as a bearer token")
+_session_cookie = APIKeyCookie(
+    name=SESSION_COOKIE,
+    auto_error=False,
+    description="Browser session from POST /api/v1/session; POST, PUT, PATCH and DELETE also need "
+    "the header X-Requested-With: runyard",
+)
 
 
 async def current_user(
     request: Request,
+    response: Response,
     api_key: Annotated[str | None, Depends(_api_key_header)],
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    session: Annotated[str | None, Depends(_session_cookie)],
 ) -> User:
     secret = api_key or (bearer.credentials if bearer else None)
-    if not secret:
-        raise Unauthorized(
-            "missing API key: send it as the X-API-Key header or as Authorization: Bearer <key> "
-            "(create one with `runyard apikey create`)"
-        )
-    return await user_for_key(request, secret)
+    if secret:
+        return await user_for_key(request, secret)
+    if session:
+        user = await user_for_session(request, session)
+        check_csrf(request)
+        set_session_cookie(response, request, request.app.state.settings, session)  # slides Max-Age
+        return user
+    raise Unauthorized(
+        "missing API key: send it as the X-API-Key header or as Authorization: Bearer <key> "
+        "(create one with `runyard apikey create`), or sign in (POST /api/v1/session)"
+    )
 
 
 async def user_for_key(request: Request, secret: str) -> User:
@@ -99,6 +129,24 @@ async def user_for_key(request: Request, secret: str) -> User:
     if user is None:
         store: Store = request.app.state.store
         user = await run_in_threadpool(store.authenticate, secret)
+        cache.put(digest, user)
+    return user
+
+
+def session_cache_key(token: str) -> str:
+    """Sessions share ``AuthCache`` with keys, under their own prefix: revoking a key clears both."""
+    return "session:" + hashlib.sha256(token.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+async def user_for_session(request: Request, token: str) -> User:
+    """The user a session cookie belongs to (cached a few seconds); ``Unauthorized`` otherwise."""
+    cache: AuthCache = request.app.state.auth_cache
+    digest = session_cache_key(token)
+    user = cache.get(digest)
+    if user is None:
+        store: Store = request.app.state.store
+        lifetime_s = session_lifetime_s(request.app.state.settings)
+        user = await run_in_threadpool(store.get_session_user, token, lifetime_s=lifetime_s)
         cache.put(digest, user)
     return user
 

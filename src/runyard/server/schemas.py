@@ -33,6 +33,14 @@ class UserRead(BaseModel):
     created_at: float
 
 
+class SessionCreate(Strict):
+    """Sign in with an API key, or with a username and password; not both."""
+
+    api_key: str | None = Field(default=None, max_length=200)
+    username: str | None = Field(default=None, max_length=64)
+    password: str | None = Field(default=None, max_length=1024)
+
+
 class ApiKeyCreate(Strict):
     name: str = Field(default="", max_length=200)
     user_id: str | None = Field(default=None, description="Admins may create keys for other users")

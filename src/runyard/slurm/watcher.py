@@ -322,8 +322,10 @@ class Watcher:
         config: WatcherConfig | None = None,
         *,
         clock: Callable[[], float] = time.monotonic,
+        on_change: Callable[[list[str]], None] | None = None,
     ) -> None:
         self.store = store
+        self.on_change = on_change  # called (on this thread) with the runs a cycle changed
         self.executor = executor
         self.config = config or WatcherConfig()
         self.budget = CallBudget(self.config.max_calls_per_min, clock)
@@ -425,8 +427,9 @@ class Watcher:
                     observations[run_id] = obs
             except RunyardError as exc:
                 sacct_error = f"sacct: {exc}"  # slurmdbd down: squeue's view still counts
+        touched: list[str] = []
         decisions = [
-            (run.id, functools.partial(_decide, obs=observations[run.id]))
+            (run.id, functools.partial(_noting, touched, run.id, obs=observations[run.id]))
             for run in runs
             if run.id in observations
         ]
@@ -435,6 +438,8 @@ class Watcher:
                 result.changed += self.store.transition_runs(decisions[start : start + WRITE_CHUNK])
             except RunyardError as exc:  # one bad chunk must not stop the others
                 log.warning("watcher: could not record Slurm's states: %s", exc)
+        if touched and self.on_change is not None:
+            self.on_change(list(dict.fromkeys(touched)))
         self._revoke_job_keys(runs, observations)
         unseen = [
             run.id for run in runs if run.id not in observations and run.status not in TERMINAL_STATUSES
@@ -486,6 +491,16 @@ class Watcher:
 
 def _decide(run: Run, *, obs: Observation) -> tuple[RunUpdate | None, list[NewEvent]]:
     return apply_observation(run, obs)
+
+
+def _noting(
+    touched: list[str], run_id: str, run: Run, *, obs: Observation
+) -> tuple[RunUpdate | None, list[NewEvent]]:
+    """``_decide``, noting the runs it changes (for ``on_change``)."""
+    update, events = apply_observation(run, obs)
+    if update is not None or events:
+        touched.append(run_id)
+    return update, events
 
 
 def _killed_for_memory(run: Run, scan_bytes: int) -> bool:

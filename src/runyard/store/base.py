@@ -90,6 +90,27 @@ class Store(abc.ABC):
     def authenticate(self, secret: str) -> User:
         """The owner of a live key, or ``Unauthorized``."""
 
+    @abc.abstractmethod
+    def authenticate_key(self, secret: str) -> tuple[User, str]:
+        """``authenticate``, plus the key's id."""
+
+    # -- browser sessions ----------------------------------------------------------------
+    @abc.abstractmethod
+    def create_session(
+        self, user_id: str, *, lifetime_s: float, key_id: str | None = None
+    ) -> tuple[str, float]:
+        """A new session token (returned once, stored as its SHA-256) and its expiry time;
+        expired sessions are deleted. ``key_id``: the API key signed in with, if any."""
+
+    @abc.abstractmethod
+    def get_session_user(self, token: str, *, lifetime_s: float) -> User:
+        """The owner of a live session, sliding its expiry to now + ``lifetime_s``;
+        ``Unauthorized`` when unknown, expired, or the API key it signed in with is revoked."""
+
+    @abc.abstractmethod
+    def delete_session(self, token: str) -> bool:
+        """Sign out; whether there was such a session."""
+
     # -- projects and experiments --------------------------------------------------------
     @abc.abstractmethod
     def create_project(self, name: str, *, description: str = "", owner_id: str | None = None) -> Project: ...

@@ -18,6 +18,7 @@ from runyard.entities import TERMINAL_STATUSES, Run, User
 from runyard.errors import Forbidden, InvalidInput
 from runyard.lifecycle import NewEvent
 from runyard.server.deps import CurrentUser, ExecutorDep, StoreDep
+from runyard.server.events import publish_runs, publish_safely
 from runyard.server.jsonio import JsonResponse
 from runyard.server.routes.cluster import snapshot_cache
 from runyard.server.slurm_schemas import EfficiencyRead, JobActionRead
@@ -62,6 +63,7 @@ def _act(
     store.record_events(
         run.id, [NewEvent(source="user", kind=action, message=message, data={"job_id": job_id})]
     )
+    publish_safely(publish_runs, request.app.state.events, store, [run.id])
     snapshot_cache(request).invalidate()
     watcher = getattr(request.app.state, "watcher", None)
     if watcher is not None:

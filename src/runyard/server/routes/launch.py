@@ -32,6 +32,7 @@ from runyard.entities import Run, RunCreate, RunStatus, RunUpdate
 from runyard.errors import Forbidden, InvalidInput, NotFound, RunyardError
 from runyard.lifecycle import NewEvent
 from runyard.server.deps import CurrentUser, ExecutorDep, SettingsDep, StoreDep
+from runyard.server.events import publish_runs, publish_safely
 from runyard.server.jsonio import JsonResponse
 from runyard.slurm.executor import Executor
 from runyard.slurm.launch import LaunchPlan, dependency_string, expand_pattern, parse_after, plan_launch
@@ -404,6 +405,7 @@ def launch(
             {"run_id": run_id, "slurm_job_id": job, "array_task_id": task, "stdout": stdout, "stderr": stderr}
         )
     store.transition_runs(decisions)  # one transaction for every task of an array
+    publish_safely(publish_runs, request.app.state.events, store, ids)
     watcher = getattr(request.app.state, "watcher", None)
     if watcher is not None:
         watcher.wake()

@@ -14,6 +14,7 @@ from starlette.responses import Response
 from runyard.entities import MetricColumns
 from runyard.errors import InvalidInput
 from runyard.server.deps import CurrentUser, StoreDep
+from runyard.server.events import EventBus, EventBusDep, publish_batch, publish_metrics, publish_safely
 from runyard.server.ingest import parse_batch, parse_points, parse_seed_batch
 from runyard.server.jsonio import JsonResponse, loads, run_json, series_json, summary_json
 from runyard.server.schemas import (
@@ -48,12 +49,15 @@ def _body_doc(model: type[BaseModel], description: str) -> dict[str, object]:
     summary="Apply a client batch exactly once (the columnar bulk form)",
     openapi_extra=_body_doc(BatchIn, "See docs/protocol.md: (writer, seq) makes retries safe"),
 )
-async def post_batch(run_id: str, request: Request, store: StoreDep, user: CurrentUser) -> Response:
+async def post_batch(
+    run_id: str, request: Request, store: StoreDep, bus: EventBusDep, user: CurrentUser
+) -> Response:
     body = await request.body()
 
     def apply() -> Response:
         batch = parse_batch(run_id, loads(body), user.id)
         result = store.apply_batch(run_id, batch)
+        publish_safely(publish_batch, bus, store, run_id, batch, result)
         return JsonResponse(
             {
                 "run_id": result.run_id,
@@ -66,12 +70,16 @@ async def post_batch(run_id: str, request: Request, store: StoreDep, user: Curre
     return await run_in_threadpool(apply)
 
 
-async def _log(request: Request, store: Store, run_id: str, parse: object) -> Response:
+async def _log(request: Request, store: Store, bus: EventBus, run_id: str, parse: object) -> Response:
     body = await request.body()
 
     def apply() -> Response:
         columns: dict[str, MetricColumns] = parse(loads(body))  # type: ignore[operator]
-        return JsonResponse({"points": store.log_metrics(run_id, columns)})
+        points = store.log_metrics(run_id, columns)
+        if points:
+            new_points = {key: len(c) for key, c in columns.items()}
+            publish_safely(lambda: publish_metrics(bus, store.get_run(run_id), new_points))
+        return JsonResponse({"points": points})
 
     return await run_in_threadpool(apply)
 
@@ -83,8 +91,10 @@ async def _log(request: Request, store: Store, run_id: str, parse: object) -> Re
     openapi_extra=_body_doc(MetricPointIn, 'One point, or {"points": [point, ...]}'),
 )
 @router.post("/runs/{run_id}/metrics", include_in_schema=False)
-async def post_points(run_id: str, request: Request, store: StoreDep, _: CurrentUser) -> Response:
-    return await _log(request, store, run_id, parse_points)
+async def post_points(
+    run_id: str, request: Request, store: StoreDep, bus: EventBusDep, _: CurrentUser
+) -> Response:
+    return await _log(request, store, bus, run_id, parse_points)
 
 
 @router.post(
@@ -94,8 +104,10 @@ async def post_points(run_id: str, request: Request, store: StoreDep, _: Current
     openapi_extra=_body_doc(MetricBatchIn, "{step, metrics: {key: value}, timestamp}"),
 )
 @router.post("/runs/{run_id}/metrics/batch", include_in_schema=False)
-async def post_seed_batch(run_id: str, request: Request, store: StoreDep, _: CurrentUser) -> Response:
-    return await _log(request, store, run_id, parse_seed_batch)
+async def post_seed_batch(
+    run_id: str, request: Request, store: StoreDep, bus: EventBusDep, _: CurrentUser
+) -> Response:
+    return await _log(request, store, bus, run_id, parse_seed_batch)
 
 
 @router.get(

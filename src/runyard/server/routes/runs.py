@@ -11,6 +11,7 @@ from runyard.entities import RunCreate, RunQuery, RunUpdate
 from runyard.errors import InvalidInput
 from runyard.lifecycle import filter_client_update
 from runyard.server.deps import CurrentUser, StoreDep
+from runyard.server.events import EventBusDep, publish_runs, publish_safely
 from runyard.server.ingest import parse_status
 from runyard.server.jsonio import JsonResponse, run_json
 from runyard.server.query import parse_filter, parse_sort
@@ -65,9 +66,11 @@ def _created(run: Any) -> Response:
 )
 @router.post("/experiments/{experiment_id}/runs", include_in_schema=False, status_code=201)
 def create_run_in_experiment(
-    experiment_id: str, body: RunCreateBody, store: StoreDep, user: CurrentUser
+    experiment_id: str, body: RunCreateBody, store: StoreDep, bus: EventBusDep, user: CurrentUser
 ) -> Response:
-    return _created(store.create_run(_run_create(body, experiment_id, user.id)))  # NotFound if unknown
+    run = store.create_run(_run_create(body, experiment_id, user.id))  # NotFound if unknown
+    publish_safely(publish_runs, bus, store, [run])
+    return _created(run)
 
 
 def _experiment_for(body: RunCreateWithExperiment, store: StoreDep, user_id: str, field: str) -> str:
@@ -84,12 +87,13 @@ def _experiment_for(body: RunCreateWithExperiment, store: StoreDep, user_id: str
     status_code=status.HTTP_201_CREATED,
     summary="Create up to 10,000 runs in one transaction (all or none), e.g. a sweep's trials",
 )
-def create_runs(body: RunBulkCreate, store: StoreDep, user: CurrentUser) -> Response:
+def create_runs(body: RunBulkCreate, store: StoreDep, bus: EventBusDep, user: CurrentUser) -> Response:
     creates = [
         _run_create(r, _experiment_for(r, store, user.id, f"runs[{i}].experiment_id"), user.id)
         for i, r in enumerate(body.runs)
     ]
     runs = store.create_runs(creates)
+    publish_safely(publish_runs, bus, store, runs)
     return JsonResponse(
         {"runs": [run_json(r) for r in runs], "run_ids": [r.id for r in runs]},
         status_code=status.HTTP_201_CREATED,
@@ -102,9 +106,13 @@ def create_runs(body: RunBulkCreate, store: StoreDep, user: CurrentUser) -> Resp
     status_code=status.HTTP_201_CREATED,
     summary="Create a run by experiment id, or by project and experiment names (created if missing)",
 )
-def create_run(body: RunCreateWithExperiment, store: StoreDep, user: CurrentUser) -> Response:
+def create_run(
+    body: RunCreateWithExperiment, store: StoreDep, bus: EventBusDep, user: CurrentUser
+) -> Response:
     experiment_id = _experiment_for(body, store, user.id, "experiment_id")
-    return _created(store.create_run(_run_create(body, experiment_id, user.id)))
+    run = store.create_run(_run_create(body, experiment_id, user.id))
+    publish_safely(publish_runs, bus, store, [run])
+    return _created(run)
 
 
 @router.get("/api/v1/runs/{run_id}", response_model=RunRead, summary="Get a run with its metric summaries")
@@ -117,7 +125,9 @@ def get_run(run_id: str, store: StoreDep, _: CurrentUser) -> Response:
     response_model=RunRead,
     summary="Update a run: config and summary merge key by key; tags replace (tags_add adds)",
 )
-def update_run(run_id: str, body: RunUpdateBody, store: StoreDep, _: CurrentUser) -> Response:
+def update_run(
+    run_id: str, body: RunUpdateBody, store: StoreDep, bus: EventBusDep, _: CurrentUser
+) -> Response:
     update = RunUpdate(
         name=body.name,
         status=None if body.status is None else parse_status(body.status),
@@ -132,7 +142,9 @@ def update_run(run_id: str, body: RunUpdateBody, store: StoreDep, _: CurrentUser
         host=body.host,
     )
     # status changes go through the state machine: Slurm's final word is not overwritten
-    store.transition_run(run_id, lambda run: filter_client_update(run, update, "user"))
+    after, changed = store.transition_run(run_id, lambda run: filter_client_update(run, update, "user"))
+    if changed:
+        publish_safely(publish_runs, bus, store, [after])
     return JsonResponse(run_json(store.get_run(run_id)))
 
 

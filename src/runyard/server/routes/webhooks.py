@@ -26,6 +26,7 @@ from runyard.entities import Run, RunUpdate
 from runyard.errors import Forbidden, InvalidInput, Unauthorized
 from runyard.lifecycle import NewEvent, Observation, apply_observation, normalize_state
 from runyard.server.deps import StoreDep, user_for_key
+from runyard.server.events import publish_runs, publish_safely
 from runyard.server.schemas import WebhookBody, WebhookResult
 from runyard.server.webhook_auth import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from runyard.slurm.runner import check_job_id
@@ -173,7 +174,9 @@ async def slurm_webhook(request: Request, store: StoreDep) -> dict[str, Any]:
                 end_time=time.time(),
                 restart_count=restart_count,
             )
-            store.transition_run(run.id, functools.partial(_observe, obs=obs))
+            after, changed = store.transition_run(run.id, functools.partial(_observe, obs=obs))
+            if changed:
+                publish_safely(publish_runs, request.app.state.events, store, [after])
         return [run.id for run in runs]
 
     run_ids = await run_in_threadpool(apply)

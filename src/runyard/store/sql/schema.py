@@ -35,6 +35,7 @@ __all__ = [
     "run_params",
     "run_tags",
     "runs",
+    "sessions",
     "users",
 ]
 
@@ -79,6 +80,21 @@ api_keys = sa.Table(
     _time("created_at"),
     _time("last_used_at", nullable=True),
     _time("revoked_at", nullable=True),
+)
+
+# Browser sign-in sessions (added by 0002_slurm). Like API keys, only the sha256 hex of the
+# cookie's token is stored. ``key_id``: the API key signed in with (None for a password); the
+# session ends when that key is revoked.
+sessions = sa.Table(
+    "sessions",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("user_id", ID, sa.ForeignKey("users.id"), nullable=False, index=True),
+    sa.Column("key_id", ID, sa.ForeignKey("api_keys.id"), nullable=True),
+    _time("created_at"),
+    _time("expires_at"),
+    _time("last_seen_at"),
+    sa.Index("ix_sessions_expires_at", "expires_at"),
 )
 
 projects = sa.Table(

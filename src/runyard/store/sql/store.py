@@ -39,6 +39,7 @@ from runyard.store.sql import events as events_sql
 from runyard.store.sql import migrate
 from runyard.store.sql import projects as projects_sql
 from runyard.store.sql import runs as runs_sql
+from runyard.store.sql import sessions as sessions_sql
 from runyard.store.sql import users as users_sql
 from runyard.store.sql.engine import Database
 from runyard.store.sql.metrics import DEFAULT_CHUNK_SIZE, ROLLUP_SIZE, load_summaries
@@ -113,6 +114,21 @@ class SqlStore(Store):
 
     def authenticate(self, secret: str) -> User:
         return users_sql.authenticate(self._db, secret)
+
+    def authenticate_key(self, secret: str) -> tuple[User, str]:
+        return users_sql.authenticate_key(self._db, secret)
+
+    # -- browser sessions --------------------------------------------------------------
+    def create_session(
+        self, user_id: str, *, lifetime_s: float, key_id: str | None = None
+    ) -> tuple[str, float]:
+        return sessions_sql.create_session(self._db, user_id, lifetime_s, key_id)
+
+    def get_session_user(self, token: str, *, lifetime_s: float) -> User:
+        return sessions_sql.get_session_user(self._db, token, lifetime_s)
+
+    def delete_session(self, token: str) -> bool:
+        return sessions_sql.delete_session(self._db, token)
 
     # -- projects and experiments ------------------------------------------------------
     def create_project(self, name: str, *, description: str = "", owner_id: str | None = None) -> Project:

@@ -28,6 +28,7 @@ from runyard.store.sql.schema import api_keys, users
 
 __all__ = [
     "authenticate",
+    "authenticate_key",
     "check_password",
     "create_api_key",
     "create_user",
@@ -36,6 +37,7 @@ __all__ = [
     "list_api_keys",
     "list_users",
     "revoke_api_key",
+    "user_from_row",
 ]
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]{0,63}$")
@@ -77,6 +79,9 @@ def _dummy_hash() -> str:
 def _user(row: Row[tuple[object, ...]]) -> User:
     m = row._mapping
     return User(id=m["id"], username=m["username"], is_admin=bool(m["is_admin"]), created_at=m["created_at"])
+
+
+user_from_row = _user
 
 
 def _key(row: Row[tuple[object, ...]]) -> ApiKey:
@@ -225,10 +230,15 @@ def needs_touch(last_used_at: float | None, at: float) -> bool:
 
 
 def authenticate(db: Database, secret: str) -> User:
+    return authenticate_key(db, secret)[0]
+
+
+def authenticate_key(db: Database, secret: str) -> tuple[User, str]:
+    """The owner of a live key and the key's id (a session signed in with it records it)."""
     with db.read() as conn:
         user, key_id, last_used_at = find_key_owner(conn, secret)
     at = now()
     if needs_touch(last_used_at, at):
         with db.write() as conn:
             touch_key(conn, key_id, at)
-    return user
+    return user, key_id

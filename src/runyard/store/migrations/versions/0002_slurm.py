@@ -1,5 +1,5 @@
 """Slurm tracking: what Slurm last said about a run's job, each run's history, and the
-stdout/stderr lines the client captured.
+stdout/stderr lines the client captured; browser sign-in sessions.
 
 Revision ID: 0002_slurm
 Revises: 0001_initial
@@ -56,9 +56,26 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["run_id"], ["runs.id"], name="fk_run_logs_run_id_runs"),
     )
     op.create_index("ix_run_logs_run", "run_logs", ["run_id", "id"])
+    op.create_table(
+        "sessions",
+        sa.Column("token_hash", sa.String(64), nullable=False),
+        sa.Column("user_id", sa.String(32), nullable=False),
+        sa.Column("key_id", sa.String(32), nullable=True),
+        sa.Column("created_at", sa.Double(), nullable=False),
+        sa.Column("expires_at", sa.Double(), nullable=False),
+        sa.Column("last_seen_at", sa.Double(), nullable=False),
+        sa.PrimaryKeyConstraint("token_hash", name="pk_sessions"),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"], name="fk_sessions_user_id_users"),
+        sa.ForeignKeyConstraint(["key_id"], ["api_keys.id"], name="fk_sessions_key_id_api_keys"),
+    )
+    op.create_index("ix_sessions_user_id", "sessions", ["user_id"])
+    op.create_index("ix_sessions_expires_at", "sessions", ["expires_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_sessions_expires_at", table_name="sessions")
+    op.drop_index("ix_sessions_user_id", table_name="sessions")
+    op.drop_table("sessions")
     op.drop_index("ix_run_logs_run", table_name="run_logs")
     op.drop_table("run_logs")
     op.drop_index("ix_run_events_run", table_name="run_events")
