@@ -17,6 +17,9 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CONF=$ROOT/deploy/slurm
+# The daemons inherit this directory: never a checkout that may be deleted under them
+# (slurmrestd's job submission dies on "getcwd failed" when its directory is gone).
+cd /
 NODES=(n1 n2 n3)
 TIMEOUT_S=${DEV_CLUSTER_TIMEOUT_S:-120}
 JWT_KEY=/var/lib/slurm/jwt_hs256.key

@@ -140,3 +140,14 @@ def test_status_exits_zero(cluster: None) -> None:
     done = subprocess.run(["bash", str(SCRIPT), "status"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "slurmctld" in done.stdout and "n3" in done.stdout
+
+
+def test_daemons_do_not_live_in_the_callers_directory(cluster: None) -> None:
+    """Started from a checkout that is later deleted, slurmrestd died on its next submission
+    ("getcwd failed"): the script starts every daemon from /."""
+    checkout = str(Path(__file__).resolve().parents[2])
+    for pid_file in ("/run/slurmrestd/jwt.pid", "/run/slurm/slurmctld.pid", "/run/slurm/slurmd-n1.pid"):
+        pid = Path(pid_file).read_text().strip()
+        cwd = os.readlink(f"/proc/{pid}/cwd")  # slurmctld moves to its log directory itself
+        assert not cwd.startswith(checkout) and not cwd.endswith(" (deleted)"), (pid_file, cwd)
+    assert os.readlink(f"/proc/{Path('/run/slurmrestd/jwt.pid').read_text().strip()}/cwd") == "/"
