@@ -298,7 +298,9 @@ def test_a_two_node_ddp_job_is_one_run(api: Api, jobs: dict[str, dict[str, Any]]
     run_id = run_id_of(jobs, "ddp")
     run = api.wait_status(run_id, "finished", "failed", "cancelled", timeout_s=240)
     assert run["status"] == "finished", api.logs(run_id, "stdout")[-3000:]
-    assert re.fullmatch(r"n\[\d-\d\]|n\d,n\d", run["slurm_nodes"] or ""), run["slurm_nodes"]  # 2 nodes
+    assert re.fullmatch(r"n\[\d[-,]\d\]", run["slurm_nodes"] or ""), run[
+        "slurm_nodes"
+    ]  # 2 nodes: n[1-2], n[1,3]
     exps = api.call("GET", "/api/v1/experiments")
     exps = exps["experiments"] if isinstance(exps, dict) else exps
     ddp_exp = next(e for e in exps if e["name"] == "ddp")
