@@ -127,10 +127,14 @@ def _status_event(source: str, status: RunStatus, message: str = "", **data: Any
     return NewEvent(source=source, kind="status", status=str(status), message=message, data=data)
 
 
+# what a run whose job came back for another attempt forgets about the last one
+_REQUEUE_CLEARS = ("exit_code", "ended_at")
+
+
 def _requeue(run: Run, restart_count: int, source: str) -> tuple[dict[str, Any], list[NewEvent]]:
-    """The fields and event of a run whose job came back for attempt ``restart_count``."""
+    """The fields (besides ``_REQUEUE_CLEARS``) and event of a run whose job came back for
+    attempt ``restart_count``."""
     values: dict[str, Any] = {"restart_count": restart_count, "slurm_done": False}
-    clear = ["exit_code", "ended_at"]
     event = _status_event(
         source,
         RunStatus.REQUEUED,
@@ -138,15 +142,13 @@ def _requeue(run: Run, restart_count: int, source: str) -> tuple[dict[str, Any],
         restart_count=restart_count,
         previous=run.status.value,
     )
-    values["_clear"] = clear
     return values, [event]
 
 
-def _update(values: dict[str, Any]) -> RunUpdate | None:
-    clear = tuple(values.pop("_clear", ()))
+def _update(values: dict[str, Any], clear: list[str]) -> RunUpdate | None:
     if not values and not clear:
         return None
-    return RunUpdate(**values, clear=clear)
+    return RunUpdate(**values, clear=tuple(clear))
 
 
 def apply_observation(run: Run, obs: Observation) -> tuple[RunUpdate | None, list[NewEvent]]:
@@ -160,12 +162,12 @@ def apply_observation(run: Run, obs: Observation) -> tuple[RunUpdate | None, lis
         return None, []  # an older attempt
     if obs.restart_count is not None and obs.restart_count > run.restart_count:
         requeued, events = _requeue(run, obs.restart_count, "slurm")
-        clear += requeued.pop("_clear")
+        clear += _REQUEUE_CLEARS
         values.update(requeued)
         current, done = RunStatus.REQUEUED, False
         values["status"] = RunStatus.REQUEUED
     if done:
-        return _update({**values, "_clear": clear}), events
+        return _update(values, clear), events
 
     state = normalize_state(obs.state)
     status = status_for_slurm_state(state, exit_code=obs.exit_code, signal=obs.signal, oom=obs.oom)
@@ -230,7 +232,7 @@ def apply_observation(run: Run, obs: Observation) -> tuple[RunUpdate | None, lis
         if obs.exit_code is not None and status in TERMINAL_STATUSES:
             message += f", exit code {obs.exit_code}"
         events.append(_status_event("slurm" if obs.source != "epilog" else "epilog", status, message))
-    return _update({**values, "_clear": clear}), events
+    return _update(values, clear), events
 
 
 _STATUS_FIELDS = ("status", "exit_code", "ended_at")
@@ -256,7 +258,7 @@ def filter_client_update(run: Run, update: RunUpdate, source: str) -> tuple[RunU
     if newer:
         assert attempt is not None
         requeued, events = _requeue(run, attempt, source)
-        clear += requeued.pop("_clear")
+        clear += _REQUEUE_CLEARS
         changes.update(requeued)
         done = False
     status = update.status

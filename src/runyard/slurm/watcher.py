@@ -28,9 +28,10 @@ from typing import Any
 
 from runyard.config import Settings
 from runyard.entities import TERMINAL_STATUSES, Run, RunUpdate
-from runyard.errors import RunyardError
+from runyard.errors import InvalidInput, RunyardError
 from runyard.lifecycle import NewEvent, Observation, apply_observation, normalize_state
 from runyard.slurm.executor import Executor
+from runyard.slurm.launch import parse_array_spec
 from runyard.slurm.parse import AccountingJob, QueueJob, gc_paused
 from runyard.store.base import Store
 
@@ -117,25 +118,12 @@ class CallBudget:
 
 
 def expand_task_string(text: str) -> list[int]:
-    """Task ids of squeue's ``array_task_string`` (``2-9%2``, ``1,3,5-7``, ``0-10:2``)."""
-    text = text.split("%", 1)[0].strip().strip("[]")
-    tasks: list[int] = []
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        span, _, step_text = part.partition(":")
-        first, _, last = span.partition("-")
-        try:
-            lo = int(first)
-            hi = int(last) if last else lo
-            step = int(step_text) if step_text else 1
-        except ValueError:
-            continue
-        if step < 1 or hi < lo or hi - lo > 1_000_000:
-            continue
-        tasks.extend(range(lo, hi + 1, step))
-    return tasks
+    """Task ids of squeue's ``array_task_string`` (``2-9%2``, ``1,3,5-7``, ``0-10:2``); the
+    same grammar as ``--array``, read leniently: output that does not parse matches nothing."""
+    try:
+        return list(parse_array_spec(text.strip().strip("[]")).task_ids)
+    except InvalidInput:
+        return []
 
 
 def _run_key(run: Run) -> str | None:
