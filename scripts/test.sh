@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 .venv/bin/ruff check src tests
 .venv/bin/mypy
+(cd web && node_modules/.bin/vitest run --reporter=dot)
 exec .venv/bin/pytest "$@"

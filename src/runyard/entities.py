@@ -190,6 +190,17 @@ class Run:
 
 
 @dataclass(frozen=True, slots=True)
+class ExperimentKeys:
+    """What the runs of an experiment carry (from its newest ``sampled_runs``): the choices of
+    a runs table's column picker and filters."""
+
+    params: tuple[str, ...]
+    metrics: tuple[str, ...]
+    tags: tuple[str, ...]
+    sampled_runs: int
+
+
+@dataclass(frozen=True, slots=True)
 class RunCreate:
     """What a new run starts with. ``id`` None means the store generates one."""
 

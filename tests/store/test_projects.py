@@ -7,6 +7,7 @@ import pytest
 from runyard.entities import RunCreate, RunStatus, RunUpdate
 from runyard.errors import AlreadyExists, InvalidInput, NotFound
 from runyard.store.sql import SqlStore
+from tests.store.helpers import cols
 
 ODD_NAMES = ["émile/ü 実験", 'it\'s "quoted"', "a/b\\c", "x" * 200, "100%_done", "DROP TABLE runs;--"]
 
@@ -140,3 +141,32 @@ def test_ensure_experiment_is_idempotent_and_race_safe(store: SqlStore) -> None:
     assert errors == []
     assert len(results) == 30 and len(set(results)) == 5
     assert len(store.list_experiments(store.get_project_by_name("race").id)) == 5
+
+
+def test_experiment_keys_read_the_newest_runs(store: SqlStore) -> None:
+    exp = store.ensure_experiment("p", "keys")
+    other = store.ensure_experiment("p", "other")
+    store.create_run(RunCreate(experiment_id=other.id, config={"elsewhere": 1}, tags=("nope",)))
+    old = store.create_run(RunCreate(experiment_id=exp.id, config={"old_param": 1}, tags=("old",)))
+    store.log_metrics(old.id, {"old_metric": cols([0], [1.0])})
+    for i in range(3):
+        run = store.create_run(
+            RunCreate(
+                experiment_id=exp.id, config={"opt": {"lr": 0.1 * i}, "seed": i}, tags=("base", f"t{i}")
+            )
+        )
+        store.log_metrics(run.id, {"loss": cols([0], [1.0]), "acc": cols([0], [0.5])})
+
+    keys = store.experiment_keys(exp.id)
+    assert keys.params == ("old_param", "opt.lr", "seed")
+    assert keys.metrics == ("acc", "loss", "old_metric")
+    assert keys.tags == ("base", "old", "t0", "t1", "t2")
+    assert keys.sampled_runs == 4
+
+    newest = store.experiment_keys(exp.id, sample=3)  # the oldest run falls out of the sample
+    assert newest.params == ("opt.lr", "seed")
+    assert newest.metrics == ("acc", "loss")
+    assert "old" not in newest.tags and newest.sampled_runs == 3
+
+    with pytest.raises(NotFound):
+        store.experiment_keys("nope")

@@ -39,6 +39,7 @@ from runyard.server.routes import (
 )
 from runyard.server.signin import SignInLimiter
 from runyard.server.webhook_auth import webhook_secret
+from runyard.server.webui import install_webui
 from runyard.slurm.executor import open_executor
 from runyard.slurm.watcher import Watcher, WatcherConfig
 from runyard.store.base import Store
@@ -138,6 +139,7 @@ def create_app(settings: Settings, store: Store | None = None, executor: Any = _
         events,
     ):
         app.include_router(module.router)
+    install_webui(app)
     app.add_middleware(
         BodyLimitMiddleware,
         max_body_bytes=settings.max_body_bytes,

@@ -100,6 +100,13 @@ class ExperimentRead(BaseModel):
     last_activity_at: float | None = None
 
 
+class ExperimentKeysRead(BaseModel):
+    params: list[str]
+    metrics: list[str]
+    tags: list[str]
+    sampled_runs: int
+
+
 # -- runs --------------------------------------------------------------------------------
 class MetricSummaryRead(BaseModel):
     key: str

@@ -19,6 +19,7 @@ from runyard.entities import (
     Batch,
     BatchResult,
     Experiment,
+    ExperimentKeys,
     LogLine,
     MetricColumns,
     MetricSeries,
@@ -136,6 +137,10 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def list_experiments(self, project_id: str | None = None) -> list[Experiment]: ...
+
+    @abc.abstractmethod
+    def experiment_keys(self, experiment_id: str, *, sample: int = 1000) -> ExperimentKeys:
+        """Param keys, metric keys and tags of the experiment's newest ``sample`` runs."""
 
     @abc.abstractmethod
     def update_experiment(

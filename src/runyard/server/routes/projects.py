@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Annotated
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Query, Response, status
 
 from runyard.entities import Project
 from runyard.errors import AlreadyExists, InvalidInput, NotFound
@@ -12,6 +13,7 @@ from runyard.server.deps import CurrentUser, StoreDep
 from runyard.server.jsonio import experiment_json
 from runyard.server.schemas import (
     ExperimentCreate,
+    ExperimentKeysRead,
     ExperimentRead,
     ExperimentUpdate,
     ProjectCreate,
@@ -89,6 +91,26 @@ def create_experiment(
 @router.get("/api/v1/experiments/{experiment_id}", response_model=ExperimentRead, summary="Get an experiment")
 def get_experiment(experiment_id: str, store: StoreDep, _: CurrentUser) -> ExperimentRead:
     return ExperimentRead(**experiment_json(store.get_experiment(experiment_id)))
+
+
+@router.get(
+    "/api/v1/experiments/{experiment_id}/keys",
+    response_model=ExperimentKeysRead,
+    summary="Param keys, metric keys and tags of the experiment's newest runs (for columns and filters)",
+)
+def experiment_keys(
+    experiment_id: str,
+    store: StoreDep,
+    _: CurrentUser,
+    sample: Annotated[int, Query(ge=1, le=10_000, description="How many of the newest runs to read")] = 1000,
+) -> ExperimentKeysRead:
+    keys = store.experiment_keys(experiment_id, sample=sample)
+    return ExperimentKeysRead(
+        params=list(keys.params),
+        metrics=list(keys.metrics),
+        tags=list(keys.tags),
+        sampled_runs=keys.sampled_runs,
+    )
 
 
 @router.patch(

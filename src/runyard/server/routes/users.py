@@ -27,6 +27,15 @@ def list_users(store: StoreDep, _: AdminUser) -> list[UserRead]:
     return [_user(u) for u in store.list_users()]
 
 
+@router.get(
+    "/api/v1/usernames",
+    response_model=dict[str, str],
+    summary="Every user's id and name (for showing who ran what; no other user data)",
+)
+def usernames(store: StoreDep, _: CurrentUser) -> dict[str, str]:
+    return {u.id: u.username for u in store.list_users()}
+
+
 @router.post(
     "/api/v1/users",
     response_model=UserRead,

@@ -11,11 +11,19 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
-from runyard.entities import Experiment, Project, RunStatus
+from runyard.entities import Experiment, ExperimentKeys, Project, RunStatus
 from runyard.errors import AlreadyExists, NotFound
 from runyard.store.sql.common import check_name, check_text, new_id, now
 from runyard.store.sql.engine import Database
-from runyard.store.sql.schema import experiments, projects, runs, users
+from runyard.store.sql.schema import (
+    experiments,
+    metric_summaries,
+    projects,
+    run_params,
+    run_tags,
+    runs,
+    users,
+)
 
 __all__ = [
     "create_experiment",
@@ -251,3 +259,29 @@ def ensure_experiment(
     if exists is None:
         _insert_experiment(db, conn, project_id, experiment, "")
     return get_experiment_by_name(conn, project_id, experiment)
+
+
+def experiment_keys(conn: Connection, experiment_id: str, sample: int) -> ExperimentKeys:
+    """Param keys, metric keys and tags of the experiment's newest ``sample`` runs: bounded
+    work at 100,000 runs (walks ``ix_runs_experiment_created``), and new keys show first."""
+    get_experiment(conn, experiment_id)
+    newest = (
+        sa.select(runs.c.id)
+        .where(runs.c.experiment_id == experiment_id)
+        .order_by(runs.c.created_at.desc(), runs.c.id.desc())
+        .limit(sample)
+        .subquery()
+    )
+    ids = sa.select(newest.c.id)
+
+    def distinct(column: sa.Column[str], run_id: sa.Column[str]) -> tuple[str, ...]:
+        rows = conn.execute(sa.select(column).where(run_id.in_(ids)).distinct().order_by(column))
+        return tuple(row[0] for row in rows)
+
+    counted = conn.execute(sa.select(sa.func.count()).select_from(newest)).scalar_one()
+    return ExperimentKeys(
+        params=distinct(run_params.c.key, run_params.c.run_id),
+        metrics=distinct(metric_summaries.c.key, metric_summaries.c.run_id),
+        tags=distinct(run_tags.c.tag, run_tags.c.run_id),
+        sampled_runs=int(counted),
+    )

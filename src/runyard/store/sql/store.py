@@ -16,6 +16,7 @@ from runyard.entities import (
     Batch,
     BatchResult,
     Experiment,
+    ExperimentKeys,
     LogLine,
     MetricColumns,
     MetricSeries,
@@ -162,6 +163,10 @@ class SqlStore(Store):
     def list_experiments(self, project_id: str | None = None) -> list[Experiment]:
         with self._db.read() as conn:
             return projects_sql.list_experiments(conn, project_id)
+
+    def experiment_keys(self, experiment_id: str, *, sample: int = 1000) -> ExperimentKeys:
+        with self._db.read() as conn:
+            return projects_sql.experiment_keys(conn, experiment_id, sample)
 
     def update_experiment(
         self, experiment_id: str, *, name: str | None = None, description: str | None = None

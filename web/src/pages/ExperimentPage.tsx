@@ -1,0 +1,3 @@
+export function ExperimentPage({ experimentId }: { experimentId: string }) {
+  return <div className="page">TODO {experimentId}</div>;
+}

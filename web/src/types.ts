@@ -1,0 +1,163 @@
+// The JSON shapes of the REST API the UI reads (see /openapi.json). Numbers the server could
+// not send as JSON numbers (NaN, ±Infinity) arrive as strings: see `toNumber` in format.ts.
+
+export type RunStatus =
+  | "created"
+  | "queued"
+  | "running"
+  | "finished"
+  | "failed"
+  | "killed"
+  | "timeout"
+  | "oom"
+  | "preempted"
+  | "requeued"
+  | string;
+
+export type WireFloat = number | string | null;
+
+export interface User {
+  id: string;
+  username: string;
+  is_admin: boolean;
+  created_at: number;
+}
+
+export interface Project {
+  id: string;
+  name: string;
+  description: string;
+  created_at: number;
+  owner_id: string | null;
+}
+
+export interface Experiment {
+  id: string;
+  project_id: string;
+  name: string;
+  description: string;
+  created_at: number;
+  updated_at: number;
+  run_count: number;
+  running_count: number;
+  queued_count: number;
+  last_activity_at: number | null;
+}
+
+export interface MetricSummary {
+  key: string;
+  count: number;
+  last: WireFloat;
+  last_step: number | null;
+  last_time: number | null;
+  min: WireFloat;
+  max: WireFloat;
+}
+
+export interface Run {
+  id: string;
+  experiment_id: string;
+  project_id: string;
+  name: string;
+  status: RunStatus;
+  created_at: number;
+  updated_at: number;
+  started_at: number | null;
+  ended_at: number | null;
+  user_id: string | null;
+  host: string | null;
+  config: Record<string, unknown>;
+  summary: Record<string, unknown>;
+  tags: string[];
+  notes: string;
+  exit_code: number | null;
+  gpu_type: string | null;
+  slurm_job_id: string | null;
+  slurm_array_job_id: string | null;
+  slurm_array_task_id: number | null;
+  slurm_nodes: string | null;
+  slurm_partition: string | null;
+  slurm_cluster: string | null;
+  restart_count: number;
+  slurm_state: string | null;
+  pending_reason: string | null;
+  start_estimate: number | null;
+  state_unknown_since: number | null;
+  slurm_done: boolean;
+  slurm: Record<string, unknown>;
+  metrics: Record<string, MetricSummary>;
+}
+
+export interface RunPage {
+  runs: Run[];
+  offset: number;
+  limit: number;
+  next_offset: number | null;
+  total: number | null;
+}
+
+export interface Series {
+  key: string;
+  steps: number[];
+  times: number[];
+  values: WireFloat[];
+  total: number;
+  downsampled: boolean;
+}
+
+export interface LogLine {
+  id: number;
+  time: number;
+  stream: string;
+  host: string | null;
+  rank: number | null;
+  line: string;
+}
+
+export interface Artifact {
+  id: string;
+  run_id: string;
+  name: string;
+  kind: string;
+  size: number | null;
+  sha256: string | null;
+  created_at: number;
+  [k: string]: unknown;
+}
+
+/** A `run` event of /api/v1/events: the fields a runs table shows. */
+export interface RunEventData {
+  run_id: string;
+  status: RunStatus;
+  tags: string[];
+  experiment_id: string;
+  project_id: string;
+  name: string;
+  started_at: number | null;
+  ended_at: number | null;
+  updated_at: number;
+  exit_code: number | null;
+  host: string | null;
+  restart_count: number;
+  slurm_job_id: string | null;
+  slurm_state: string | null;
+  pending_reason: string | null;
+  start_estimate: number | null;
+  state_unknown_since: number | null;
+  slurm_done: boolean;
+}
+
+export interface MetricsEventData {
+  run_id: string;
+  experiment_id: string;
+  metrics: Record<string, { count: number; new: number; last: WireFloat; last_step: number | null; last_time: number | null }>;
+}
+
+export interface LogsEventData {
+  run_id: string;
+  experiment_id: string;
+  lines: LogLine[];
+  truncated: boolean;
+}
+
+export const ACTIVE_STATUSES: ReadonlySet<string> = new Set(["created", "queued", "running", "requeued"]);
