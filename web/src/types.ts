@@ -5,13 +5,13 @@ export type RunStatus =
   | "created"
   | "queued"
   | "running"
+  | "requeued"
   | "finished"
   | "failed"
-  | "killed"
   | "timeout"
+  | "cancelled"
   | "oom"
-  | "preempted"
-  | "requeued"
+  | "node_fail"
   | string;
 
 export type WireFloat = number | string | null;
@@ -118,11 +118,13 @@ export interface Artifact {
   id: string;
   run_id: string;
   name: string;
+  path: string;
   kind: string;
-  size: number | null;
-  sha256: string | null;
   created_at: number;
-  [k: string]: unknown;
+  size_bytes: number | null;
+  sha256: string | null;
+  step: number | null;
+  stored: boolean;
 }
 
 /** A `run` event of /api/v1/events: the fields a runs table shows. */

@@ -13,8 +13,8 @@ const STATUS_CLASS: Record<string, string> = {
   failed: "bad",
   oom: "bad",
   timeout: "bad",
-  killed: "warn",
-  preempted: "warn",
+  cancelled: "warn",
+  node_fail: "bad",
 };
 
 export function StatusBadge({
