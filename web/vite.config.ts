@@ -11,6 +11,7 @@ export default defineConfig({
     sourcemap: false,
     chunkSizeWarningLimit: 800,
   },
-  server: { proxy: { "/api": "http://127.0.0.1:8765" } },
+  // `npm run dev`: pages from Vite, the API from a runyard server (RUNYARD_API, default :8765)
+  server: { proxy: { "/api": process.env.RUNYARD_API ?? "http://127.0.0.1:8765" } },
   test: { include: ["src/**/*.test.ts", "src/**/*.test.tsx"], environment: "node" },
 });
