@@ -336,6 +336,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run, not the figures)")
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--no-ui", action="store_true", help="skip the web UI rows (headless Chromium)")
     args = parser.parse_args()
     rows: list[tuple[str, str, str]] = []
     p50, p99 = bench_log_call()
@@ -364,6 +365,10 @@ def main() -> int:
             TARGETS["watcher"],
         )
     )
+    if not args.no_ui:
+        from benchmarks.ui_bench import bench_ui
+
+        rows += bench_ui(10_000 if args.quick else 100_000, 10_000 if args.quick else 100_000, reps=5)
     run_backend("SQLite", None, args, rows)
     if not args.no_postgres:
         pg = start_postgres()
