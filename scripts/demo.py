@@ -54,6 +54,10 @@ def main() -> int:
         key = (DATA / "admin.key").read_text().strip()
         env = {**os.environ, "RUNYARD_URL": URL, "RUNYARD_API_KEY": key}
         print(
+            f"\nWeb UI: {URL}/  — sign in with the API key {key} and watch the jobs live.",
+            flush=True,
+        )
+        print(
             f"\nrunyard demo: launching {len(TRIALS)} training jobs on the digits data set through the "
             "server (onto Slurm when a cluster answers here, else as local processes)…",
             flush=True,
@@ -71,7 +75,7 @@ def main() -> int:
         subprocess.run([str(BIN / "runyard"), "runs", "-e", "digits-mlp", "--sort", "metrics.val_accuracy",
                         "-m", "val_accuracy,val_loss,train_loss", "-n", "10"], env=env, check=False)
         print(
-            f"\nRunyard is serving at {URL}  (API docs: {URL}/docs)\n"
+            f"\nRunyard is serving at {URL}  (web UI: {URL}/ , API docs: {URL}/docs)\n"
             f"API key: {key}\n"
             f"Try:  RUNYARD_URL={URL} RUNYARD_API_KEY={key} .venv/bin/runyard runs -e digits-mlp\n"
             "Press Ctrl-C to stop.",

@@ -123,6 +123,7 @@ def test_batch_gives_metrics_and_run_events(server: LiveServer, streams: list[St
     run = new_run(server)
     created = stream.next("run")
     assert created["data"]["run_id"] == run["id"] and created["data"]["status"] == "running"
+    assert created["data"]["created_at"] == run["created_at"] and created["data"]["user_id"] == run["user_id"]
     batch(server, run["id"], metrics=loss([0, 1, 2], [3.0, 2.0, 1.0]))
     metrics = stream.next("metrics")
     assert metrics["data"]["run_id"] == run["id"]
@@ -131,6 +132,8 @@ def test_batch_gives_metrics_and_run_events(server: LiveServer, streams: list[St
         "count": 3,
         "new": 3,
         "last": 1.0,
+        "min": 1.0,
+        "max": 3.0,
         "last_step": 2,
         "last_time": 1_763_798_402.0,
     }

@@ -24,6 +24,9 @@ from runyard.server.query import parse_filter, parse_sort
         ("status!=failed", ("status", "!=", "failed")),
         ("name~resnet 50", ("name", "~", "resnet 50")),
         ("tags=baseline", ("tags", "=", "baseline")),
+        ("started_at>=1700000000", ("started_at", ">=", 1700000000)),
+        ("slurm_partition=gpu", ("slurm_partition", "=", "gpu")),
+        ("exit_code!=0", ("exit_code", "!=", 0)),
     ],
 )
 def test_parse_filter(expr, expected) -> None:
@@ -42,6 +45,8 @@ def test_parse_sort() -> None:
     assert parse_sort("metrics.loss") == "metrics.loss.last"
     assert parse_sort("metrics.loss.max") == "metrics.loss.max"
     assert parse_sort("params.lr") == "params.lr"
+    for column in ("user_id", "slurm_job_id", "restart_count", "started_at"):
+        assert parse_sort(column) == column
     with pytest.raises(InvalidInput):
         parse_sort("exit_code; drop table runs")
 

@@ -245,3 +245,22 @@ def test_bad_paging_and_sort(world: World) -> None:
 def test_sort_by_count(world: World) -> None:
     ordered = world.search(sort="metrics.loss.count")
     assert ordered[:2] == ["r0", "r1"] and set(ordered[2:5]) == {"r3", "r4", "r5"} and ordered[5] == "r2"
+
+
+def test_sort_by_user_and_job_puts_runs_without_them_last(store: SqlStore, experiment: Experiment) -> None:
+    ada = store.create_user("ada")
+    bob = store.create_user("bob")
+    made = store.create_runs(
+        [
+            RunCreate(experiment_id=experiment.id, name="b", user_id=bob.id, slurm_job_id="20"),
+            RunCreate(experiment_id=experiment.id, name="none"),
+            RunCreate(experiment_id=experiment.id, name="a", user_id=ada.id, slurm_job_id="10"),
+        ]
+    )
+    by_name = {r.name: r.id for r in made}
+    for field, order in (("user_id", sorted([ada.id, bob.id])), ("slurm_job_id", ["10", "20"])):
+        for descending in (False, True):
+            page = store.search_runs(RunQuery(experiment_id=experiment.id, sort=field, descending=descending))
+            values = [getattr(r, field) for r in page.runs]
+            assert values[:2] == (order[::-1] if descending else order)
+            assert page.runs[-1].id == by_name["none"]  # missing sorts last both ways

@@ -135,6 +135,8 @@ export interface RunEventData {
   experiment_id: string;
   project_id: string;
   name: string;
+  user_id: string | null;
+  created_at: number;
   started_at: number | null;
   ended_at: number | null;
   updated_at: number;
@@ -152,7 +154,10 @@ export interface RunEventData {
 export interface MetricsEventData {
   run_id: string;
   experiment_id: string;
-  metrics: Record<string, { count: number; new: number; last: WireFloat; last_step: number | null; last_time: number | null }>;
+  metrics: Record<
+    string,
+    { count: number; new: number; last: WireFloat; min: WireFloat; max: WireFloat; last_step: number | null; last_time: number | null }
+  >;
 }
 
 export interface LogsEventData {

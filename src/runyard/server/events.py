@@ -210,6 +210,8 @@ _RUN_FIELDS = (
     "experiment_id",
     "project_id",
     "name",
+    "user_id",
+    "created_at",
     "started_at",
     "ended_at",
     "updated_at",
@@ -259,6 +261,8 @@ def publish_metrics(bus: EventBus, run: Run, new_points: dict[str, int]) -> None
             "count": summary.count,
             "new": count,
             "last": encode_float(summary.last),
+            "min": None if summary.min is None else encode_float(summary.min),
+            "max": None if summary.max is None else encode_float(summary.max),
             "last_step": summary.last_step,
             "last_time": summary.last_time,
         }

@@ -12,25 +12,15 @@ import re
 from typing import Any
 
 from runyard.errors import InvalidInput
+from runyard.store.sql.search import PLAIN_FIELDS, SORT_COLUMNS
 
 __all__ = ["FIELDS", "parse_filter", "parse_sort"]
 
-FIELDS = (
-    "status",
-    "tags",
-    "name",
-    "user_id",
-    "slurm_job_id",
-    "created_at",
-    "updated_at",
-    "params.<key>",
-    "metrics.<key>[.last|.min|.max|.count]",
-)
-_SORTABLE = ("created_at", "updated_at", "started_at", "ended_at", "name", "status")
+FIELDS = (*PLAIN_FIELDS, "params.<key>", "metrics.<key>[.last|.min|.max|.count]")
 _FILTER_RE = re.compile(
     r"^\s*(?P<field>[^<>=!~\s][^<>=!~]*?)\s*(?P<op><=|>=|!=|=|<|>|~)\s*(?P<value>.*?)\s*$", re.S
 )
-_PLAIN = {"status", "tags", "name", "user_id", "slurm_job_id", "created_at", "updated_at"}
+_PLAIN = frozenset(PLAIN_FIELDS)
 _STATS = ("last", "min", "max", "count")
 
 
@@ -69,12 +59,12 @@ def parse_filter(expr: str) -> tuple[str, str, Any]:
 def parse_sort(sort: str | None) -> str:
     if not sort:
         return "created_at"
-    if sort in _SORTABLE:
+    if sort in SORT_COLUMNS:
         return sort
     if sort.startswith(("params.", "metrics.")):
         return _check_field(sort, "sort")
     raise InvalidInput(
-        f"cannot sort by {sort!r}; valid: {', '.join(_SORTABLE)}, "
+        f"cannot sort by {sort!r}; valid: {', '.join(SORT_COLUMNS)}, "
         "params.<key>, metrics.<key>[.last|.min|.max|.count]",
         field="sort",
     )

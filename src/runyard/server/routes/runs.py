@@ -203,7 +203,11 @@ def search_runs(
     project_id: str | None = None,
     filter: FilterParam = [],  # noqa: B006 - FastAPI query default
     sort: Annotated[
-        str | None, Query(description="created_at, name, status, params.<k>, metrics.<k>.<stat>")
+        str | None,
+        Query(
+            description="created_at, updated_at, started_at, ended_at, name, status, user_id, host, "
+            "slurm_job_id, slurm_partition, exit_code, restart_count, params.<k>, metrics.<k>.<stat>"
+        ),
     ] = None,
     order: Literal["asc", "desc"] = "desc",
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,

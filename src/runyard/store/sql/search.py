@@ -36,7 +36,7 @@ from runyard.store.sql.metrics import load_summaries
 from runyard.store.sql.runs import param_number, param_text, run_from_row
 from runyard.store.sql.schema import metric_summaries, run_params, run_tags, runs
 
-__all__ = ["FILTER_FIELDS", "OPERATORS", "SORT_FIELDS", "search_runs"]
+__all__ = ["FILTER_FIELDS", "OPERATORS", "PLAIN_FIELDS", "SORT_COLUMNS", "SORT_FIELDS", "search_runs"]
 
 Where = ColumnElement[bool]
 
@@ -62,16 +62,27 @@ _TEXT_FIELDS = (
     "slurm_partition",
     "slurm_cluster",
 )
+PLAIN_FIELDS = ("status", "tags", *_TEXT_FIELDS, *_NUMBER_FIELDS)
 FILTER_FIELDS = (
-    "status",
-    "tags",
-    *_TEXT_FIELDS,
-    *_NUMBER_FIELDS,
+    *PLAIN_FIELDS,
     "params.<key>",
     "metrics.<key>[.last|.min|.max|.count]",
 )
-_SORT_COLUMNS = ("created_at", "updated_at", "started_at", "ended_at", "name", "status")
-SORT_FIELDS = (*_SORT_COLUMNS, "params.<key>", "metrics.<key>[.last|.min|.max|.count]")
+SORT_COLUMNS = (
+    "created_at",
+    "updated_at",
+    "started_at",
+    "ended_at",
+    "name",
+    "status",
+    "user_id",
+    "host",
+    "slurm_job_id",
+    "slurm_partition",
+    "exit_code",
+    "restart_count",
+)
+SORT_FIELDS = (*SORT_COLUMNS, "params.<key>", "metrics.<key>[.last|.min|.max|.count]")
 MAX_LIMIT = 1000
 CANDIDATES = 1000  # see _narrow
 
@@ -194,7 +205,7 @@ def sort_segments(sort: Any, descending: bool) -> list[Segment]:
 
     if not isinstance(sort, str):
         raise InvalidInput("sort must be a field name", field="sort")
-    if sort in _SORT_COLUMNS:
+    if sort in SORT_COLUMNS:
         col = runs.c[sort]
         first = Segment([direct(col), direct(runs.c.id)])
         if not col.nullable:
