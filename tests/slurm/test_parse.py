@@ -10,6 +10,7 @@ job 24 held 3 GPUs on n1. Jobs 9-12 in ``squeue.json`` are earlier cluster smoke
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from pathlib import Path
 
@@ -361,3 +362,16 @@ def test_errors_in_the_json_are_errors_not_an_empty_queue() -> None:
     with pytest.raises(SlurmError) as info:
         parse_squeue_json((DATA / "squeue_ctld_down.json").read_text())
     assert "slurm_load_jobs" in info.value.message and "Failed while looking for jobs" in info.value.message
+
+
+def test_sinfo_node_state_keeps_its_flags() -> None:
+    """A drained node is not "idle": 22.05 puts DRAIN in state_flags, later versions in a list."""
+    doc = json.loads(_read("sinfo.json"))
+    doc["nodes"][0]["state"] = "idle"
+    doc["nodes"][0]["state_flags"] = ["DRAIN"]
+    doc["nodes"][0]["reason"] = "disk full"
+    doc["nodes"][1]["state"] = ["MIXED", "COMPLETING"]
+    nodes = {node.name: node for node in parse_sinfo_json(json.dumps(doc))}
+    assert nodes["n1"].state == "idle+drain" and nodes["n1"].reason == "disk full"
+    assert nodes["n2"].state == "mixed+completing"
+    assert nodes["n3"].state == "idle"

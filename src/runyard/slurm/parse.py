@@ -252,6 +252,17 @@ def _state(value: Any) -> str:
     return _str(value) or "UNKNOWN"
 
 
+def _node_state(node: dict[str, Any]) -> str:
+    """sinfo's state with its flags, as scontrol writes it: ``idle+drain``, ``mixed+completing``
+    (22.05 puts DRAIN, NOT_RESPONDING… in ``state_flags``; later versions make ``state`` a list)."""
+    value = node.get("state")
+    words = [str(v) for v in value] if isinstance(value, list) else [_state(value)]
+    flags = node.get("state_flags")
+    if isinstance(flags, list):
+        words += [str(f) for f in flags if str(f) not in words]
+    return "+".join(w.lower() for w in words if w) or "unknown"
+
+
 def _dig(data: Any, *keys: str) -> Any:
     for key in keys:
         if not isinstance(data, dict):
@@ -470,7 +481,7 @@ def parse_sinfo_json(text: str) -> list[NodeInfo]:
         nodes.append(
             NodeInfo(
                 name=name,
-                state=_state(node.get("state")),
+                state=_node_state(node),
                 cpus=_num(node.get("cpus")) or 0,
                 alloc_cpus=_num(node.get("alloc_cpus")) or 0,
                 gpus_total=parse_gres(_str(node.get("gres"))).get("gpu", 0),
