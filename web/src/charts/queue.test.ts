@@ -87,4 +87,39 @@ describe("RequestQueue", () => {
       name: "AbortError",
     });
   });
+
+  it("urgent tasks keep the others waiting while they run", async () => {
+    const q = new RequestQueue(4, { urgentUpTo: 0, maxHoldMs: 10_000 });
+    const started: string[] = [];
+    const gates = new Map<string, ReturnType<typeof deferred<number>>>();
+    const add = (name: string, priority: number) => {
+      const d = deferred<number>();
+      gates.set(name, d);
+      return q.add({ priority, run: () => (started.push(name), d.promise) });
+    };
+    const all = [add("u1", 0), add("u2", -1), add("o1", 1), add("o2", 2)];
+    expect(started).toEqual(["u1", "u2"]);
+    gates.get("u1")!.resolve(1);
+    await tick();
+    expect(started).toEqual(["u1", "u2"]);
+    gates.get("u2")!.resolve(2);
+    await tick();
+    expect(started).toEqual(["u1", "u2", "o1", "o2"]);
+    gates.get("o1")!.resolve(3);
+    gates.get("o2")!.resolve(4);
+    await Promise.all(all);
+  });
+
+  it("after maxHoldMs the others go anyway", async () => {
+    const q = new RequestQueue(4, { urgentUpTo: 0, maxHoldMs: 20 });
+    const started: string[] = [];
+    const slow = deferred<number>();
+    const u = q.add({ priority: 0, run: () => (started.push("u"), slow.promise) });
+    const o = q.add({ priority: 5, run: () => (started.push("o"), Promise.resolve(1)) });
+    expect(started).toEqual(["u"]);
+    await new Promise((r) => setTimeout(r, 40));
+    expect(started).toEqual(["u", "o"]);
+    slow.resolve(0);
+    await Promise.all([u, o]);
+  });
 });

@@ -1,6 +1,11 @@
 // A small priority queue for the charts' requests: at most `limit` at a time, lower priority
 // numbers first (the first chart on the page before the others, live appends before all),
 // FIFO within a priority. A task whose signal is aborted while it waits never starts.
+//
+// Urgent tasks (priority ≤ `urgentUpTo`: the first chart, zooms, live points) also keep the
+// others from starting while any of them runs, so the server, which answers one request at a
+// time per core, spends itself on what is looked at first; after `maxHoldMs` the others go
+// anyway (a slow answer must not stall the page).
 
 export interface QueueTask<T> {
   priority: number;
@@ -14,6 +19,11 @@ interface Waiting {
   start: () => void;
 }
 
+export interface QueueOptions {
+  urgentUpTo?: number;
+  maxHoldMs?: number;
+}
+
 function abortError(): Error {
   const err = new Error("aborted");
   err.name = "AbortError";
@@ -22,10 +32,21 @@ function abortError(): Error {
 
 export class RequestQueue {
   private active = 0;
+  private urgentActive = 0;
   private seq = 0;
   private waiting: Waiting[] = [];
+  private holdSince: number | null = null;
+  private holdTimer: ReturnType<typeof setTimeout> | null = null;
+  private readonly urgentUpTo: number;
+  private readonly maxHoldMs: number;
 
-  constructor(readonly limit: number) {}
+  constructor(
+    readonly limit: number,
+    options: QueueOptions = {},
+  ) {
+    this.urgentUpTo = options.urgentUpTo ?? -Infinity;
+    this.maxHoldMs = options.maxHoldMs ?? 1500;
+  }
 
   get pending(): number {
     return this.waiting.length;
@@ -49,7 +70,9 @@ export class RequestQueue {
             reject(abortError());
             return; // next() goes on with the following entry
           }
+          const urgent = task.priority <= this.urgentUpTo;
           this.active++;
+          if (urgent) this.urgentActive++;
           let p: Promise<T>;
           try {
             p = task.run();
@@ -58,6 +81,7 @@ export class RequestQueue {
           }
           p.then(resolve, reject).finally(() => {
             this.active--;
+            if (urgent) this.urgentActive--;
             this.next();
           });
         },
@@ -81,13 +105,33 @@ export class RequestQueue {
     });
   }
 
+  private held(entry: Waiting): boolean {
+    if (entry.priority <= this.urgentUpTo) return false;
+    const urgentWaiting = this.waiting.length > 0 && this.waiting[0].priority <= this.urgentUpTo;
+    if (!this.urgentActive && !urgentWaiting) {
+      this.holdSince = null;
+      return false;
+    }
+    const now = Date.now();
+    this.holdSince ??= now;
+    if (now - this.holdSince >= this.maxHoldMs) return false;
+    if (!this.holdTimer)
+      this.holdTimer = setTimeout(() => {
+        this.holdTimer = null;
+        this.next();
+      }, this.maxHoldMs - (now - this.holdSince));
+    return true;
+  }
+
   private next(): void {
     while (this.active < this.limit && this.waiting.length) {
+      if (this.held(this.waiting[0])) return;
       const entry = this.waiting.shift()!;
       entry.start();
     }
+    if (!this.waiting.length && !this.urgentActive) this.holdSince = null;
   }
 }
 
 /** The queue every chart on the page shares (a browser allows ~6 connections per host). */
-export const chartQueue = new RequestQueue(6);
+export const chartQueue = new RequestQueue(6, { urgentUpTo: 0, maxHoldMs: 1500 });
