@@ -23,7 +23,7 @@ router = APIRouter(tags=["jobs"])
 
 
 def snapshot_cache(request: Request) -> SnapshotCache:
-    """The app's cache of cluster snapshots (made on first use; cancel/requeue invalidate it)."""
+    """The app's cache of cluster snapshots (made on first use; launch, cancel and requeue invalidate it)."""
     cache: SnapshotCache | None = getattr(request.app.state, "cluster_cache", None)
     if cache is None:
         cache = SnapshotCache()

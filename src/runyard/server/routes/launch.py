@@ -34,6 +34,7 @@ from runyard.lifecycle import NewEvent
 from runyard.server.deps import CurrentUser, ExecutorDep, SettingsDep, StoreDep
 from runyard.server.events import publish_runs, publish_safely
 from runyard.server.jsonio import JsonResponse
+from runyard.server.routes.cluster import snapshot_cache
 from runyard.slurm.executor import Executor
 from runyard.slurm.launch import LaunchPlan, dependency_string, expand_pattern, parse_after, plan_launch
 from runyard.slurm.script import JobReport, render_sbatch
@@ -406,6 +407,7 @@ def launch(
         )
     store.transition_runs(decisions)  # one transaction for every task of an array
     publish_safely(publish_runs, request.app.state.events, store, ids)
+    snapshot_cache(request).invalidate()  # the queue has a new job: the next cluster view asks Slurm
     watcher = getattr(request.app.state, "watcher", None)
     if watcher is not None:
         watcher.wake()
