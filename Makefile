@@ -34,7 +34,7 @@ bench: $(VENV)/.installed $(WEBUI)
 
 # README screenshots of the runs table, a run page and the cluster page, from real data
 screenshots: $(VENV)/.installed $(WEBUI)
-	RUNYARD_SCREENSHOTS=docs/screenshots $(VENV)/bin/pytest -q tests/browser -k screenshots
+	RUNYARD_SCREENSHOTS=docs/screenshots $(VENV)/bin/pytest -q tests/browser
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check src tests

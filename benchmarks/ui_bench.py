@@ -9,7 +9,8 @@ when the first page of rows is in the DOM and ``runyard:chart-rendered`` when ev
 the first chart has been drawn; the figure is the mark's time since the navigation started
 (HTML, scripts, the session check, the API calls and React's render: what a researcher waits
 for). Each repetition is a fresh page in a warm browser (assets cached, as on a second visit);
-the first, cold one is reported apart.
+the first, cold one is reported apart. The chart is also timed from ``runyard:chart-start``
+(its component asks for data) to drawn: the chart's own cost, without the page around it.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from benchmarks.store_bench import fill_runs  # noqa: E402
 
 TABLE_MARK = "runyard:runs-table-rendered"
 CHART_MARK = "runyard:chart-rendered"
+CHART_START = "runyard:chart-start"
 
 
 def build_data(data: Path, runs: int, steps: int, curves: int) -> tuple[str, str, list[str], str]:
@@ -68,21 +70,27 @@ def build_data(data: Path, runs: int, steps: int, curves: int) -> tuple[str, str
 def mark_ms(page: Any, url: str, mark: str, timeout_ms: int = 60_000) -> float:
     page.goto(url)
     page.wait_for_function(
-        f"performance.getEntriesByName({mark!r}).length > 0", timeout=timeout_ms, polling=20
+        "(mark) => performance.getEntriesByName(mark).length > 0", arg=mark, timeout=timeout_ms, polling=20
     )
-    return float(page.evaluate(f"performance.getEntriesByName({mark!r})[0].startTime"))
+    return float(page.evaluate("(mark) => performance.getEntriesByName(mark)[0].startTime", mark))
 
 
-def measure(context: Any, url: str, mark: str, reps: int) -> tuple[float, float]:
-    """(cold first visit, median of the warm ones), in ms."""
-    times = []
+def measure(
+    context: Any, url: str, mark: str, reps: int, since: str | None = None
+) -> tuple[float, float, float | None]:
+    """(cold first visit, median of the warm ones, median of the warm ones counted from the
+    mark ``since`` instead of the navigation's start), in ms."""
+    times, spans = [], []
     for _ in range(reps + 1):
         page = context.new_page()
         try:
             times.append(mark_ms(page, url, mark))
+            if since:
+                start = page.evaluate("(m) => performance.getEntriesByName(m)[0].startTime", since)
+                spans.append(times[-1] - float(start))
         finally:
             page.close()
-    return times[0], statistics.median(times[1:])
+    return times[0], statistics.median(times[1:]), statistics.median(spans[1:]) if spans else None
 
 
 def bench_ui(runs: int, steps: int, reps: int, curves: int = 20) -> list[tuple[str, str, str]]:
@@ -109,10 +117,14 @@ def bench_ui(runs: int, steps: int, reps: int, curves: int = 20) -> list[tuple[s
                 browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
                 context = browser.new_context(viewport={"width": 1400, "height": 900})
                 assert context.request.post(f"{server.url}/api/v1/session", data={"api_key": key}).ok
-                table_cold, table = measure(context, f"{server.url}/experiments/{big}", TABLE_MARK, reps)
+                table_cold, table, _ = measure(context, f"{server.url}/experiments/{big}", TABLE_MARK, reps)
                 compare = ",".join(curve_ids)
-                chart_cold, chart = measure(
-                    context, f"{server.url}/experiments/{curves_exp}?compare={compare}", CHART_MARK, reps
+                chart_cold, chart, chart_own = measure(
+                    context,
+                    f"{server.url}/experiments/{curves_exp}?compare={compare}",
+                    CHART_MARK,
+                    reps,
+                    since=CHART_START,
                 )
                 browser.close()
         finally:
@@ -125,7 +137,8 @@ def bench_ui(runs: int, steps: int, reps: int, curves: int = 20) -> list[tuple[s
         ),
         (
             f"UI: chart of {curves} runs × {steps:,} steps, first render",
-            f"{chart:.0f} ms (first visit {chart_cold:.0f} ms)",
+            f"{chart_own:.0f} ms from the chart's first request; page load included {chart:.0f} ms "
+            f"(first visit {chart_cold:.0f} ms)",
             "≤ 500 ms",
         ),
     ]

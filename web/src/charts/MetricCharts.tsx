@@ -8,7 +8,7 @@ import { useLive } from "../live";
 import type { MetricSummary } from "../types";
 import { LiveHub } from "./hub";
 import { chartQueue } from "./queue";
-import { markChartRendered, SeriesChart, type ChartSettings, type SeriesSpec } from "./SeriesChart";
+import { markChartRendered, markChartStart, SeriesChart, type ChartSettings, type SeriesSpec } from "./SeriesChart";
 import {
   assignSlots,
   chartKeys,
@@ -196,6 +196,9 @@ export function MetricCharts({ runs, keys }: { runs: ChartRun[]; keys?: string[]
   const [query, setQuery] = useState("");
   const [showAll, setShowAll] = useState(false);
   const filterId = useId();
+  useEffect(() => {
+    if (runs.length) markChartStart();
+  }, [runs.length]);
 
   const [runKeys, addKeys] = useRunKeys(runs, !keys, reloadToken);
 

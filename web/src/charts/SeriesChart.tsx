@@ -104,6 +104,19 @@ function isAbort(err: unknown): boolean {
 let renderedMarked = false;
 
 /** performance.mark("runyard:chart-rendered"), once per page load. */
+let startMarked = false;
+
+/** The first metric chart of the page starts asking for data (the benchmark measures from here). */
+export function markChartStart(): void {
+  if (startMarked) return;
+  startMarked = true;
+  try {
+    performance.mark("runyard:chart-start");
+  } catch {
+    // no performance API: nothing to mark
+  }
+}
+
 export function markChartRendered(): void {
   if (renderedMarked) return;
   renderedMarked = true;

@@ -8,9 +8,15 @@ import type { Run } from "../types";
 import { COMPARE_CAP } from "./runsQuery";
 
 const nameCache = new Map<string, string>();
+// the metric summaries the page's rows came with: a compared run's charts start without first
+// asking which keys it has
+const metricsCache = new Map<string, Run["metrics"]>();
 
 export function rememberNames(rows: Run[]): void {
-  for (const r of rows) nameCache.set(r.id, r.name || r.id);
+  for (const r of rows) {
+    nameCache.set(r.id, r.name || r.id);
+    if (r.metrics && Object.keys(r.metrics).length) metricsCache.set(r.id, r.metrics);
+  }
 }
 
 export function ComparePanel({
@@ -51,7 +57,15 @@ export function ComparePanel({
 
   const key = ids.map((id) => `${id}\u0000${nameCache.get(id) ?? ""}`).join("\u0001");
   // eslint-disable-next-line react-hooks/exhaustive-deps
-  const runs = useMemo(() => ids.map((id) => ({ id, name: nameCache.get(id) ?? id })), [key]);
+  const runs = useMemo(
+    () =>
+      ids.map((id) => {
+        const metrics = metricsCache.get(id);
+        return metrics ? { id, name: nameCache.get(id) ?? id, metrics } : { id, name: nameCache.get(id) ?? id };
+      }),
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+    [key],
+  );
 
   return (
     <section className="rt-compare" aria-labelledby="rt-compare-title" data-testid="compare-panel">
@@ -85,7 +99,7 @@ export function ComparePanel({
               </li>
             ))}
           </ul>
-          <MetricCharts runs={runs} />
+          {ready ? <MetricCharts runs={runs} /> : <p className="muted">Loading the runs…</p>}
         </>
       )}
     </section>
