@@ -52,8 +52,10 @@ def chromium() -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium: str) -> Iterator[Any]:
+    """Per module: Playwright's sync API runs an event loop in this thread while it is open,
+    and tests after the browser modules (asyncio.run in tests/server) need none running."""
     if not WEBUI_INDEX.is_file():
         unavailable(f"the web UI is not built ({WEBUI_INDEX} missing): run `make web`")
     from playwright.sync_api import sync_playwright

@@ -359,6 +359,28 @@ class SeriesRead(BaseModel):
     downsampled: bool
 
 
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    field: str | None = None
+
+
+class SeriesOfRunRead(SeriesRead):
+    run_id: str
+
+
+class SeriesErrorRead(BaseModel):
+    run_id: str
+    key: str
+    error: ErrorBody
+
+
+class SeriesBatchRead(BaseModel):
+    series: list[SeriesOfRunRead | SeriesErrorRead] = Field(
+        description="One entry per requested run, in the order asked: the series, or why there is none"
+    )
+
+
 class ArtifactRead(BaseModel):
     id: str
     run_id: str

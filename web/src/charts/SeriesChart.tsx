@@ -6,12 +6,11 @@ import { useCallback, useEffect, useId, useLayoutEffect, useMemo, useRef, useSta
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 
-import { api, ApiError } from "../api";
 import { ErrorMessage } from "../components/common";
 import { formatNumber, formatTime } from "../format";
-import type { Series } from "../types";
 import "./charts.css";
 import type { LiveHub } from "./hub";
+import { SeriesBatcher } from "./batch";
 import { chartQueue } from "./queue";
 import {
   alignTables,
@@ -72,29 +71,17 @@ export function maxPointsFor(width: number): number {
   return Math.min(4000, Math.max(400, Math.round(width * 2)));
 }
 
+const batcher = new SeriesBatcher(chartQueue);
+
 async function fetchSeries(
   spec: SeriesSpec,
   query: { max_points: number; step_min?: number; step_max?: number },
   priority: number,
   signal: AbortSignal,
 ): Promise<RawSeries | null> {
-  try {
-    const s = await chartQueue.add({
-      priority,
-      signal,
-      run: () =>
-        api.get<Series>(
-          `/api/v1/runs/${encodeURIComponent(spec.runId)}/metrics/series`,
-          { key: spec.key, ...query },
-          signal,
-        ),
-    });
-    return parseSeries(s);
-  } catch (err) {
-    // the run has no such metric (yet): an empty line, not an error
-    if (err instanceof ApiError && err.status === 404 && err.field === "key") return null;
-    throw err;
-  }
+  // every run of a chart asks in the same moment: one request for all of them (batch.ts)
+  const s = await batcher.request(spec.runId, spec.key, query, priority, signal);
+  return s === null ? null : parseSeries(s); // null: the run has no such metric (yet), an empty line
 }
 
 function isAbort(err: unknown): boolean {

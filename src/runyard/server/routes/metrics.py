@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from runyard.entities import MetricColumns
-from runyard.errors import InvalidInput
+from runyard.errors import InvalidInput, NotFound
 from runyard.server.deps import CurrentUser, StoreDep
 from runyard.server.events import EventBus, EventBusDep, publish_batch, publish_metrics, publish_safely
 from runyard.server.ingest import parse_batch, parse_points, parse_seed_batch
@@ -24,6 +24,7 @@ from runyard.server.schemas import (
     MetricBatchIn,
     MetricPointIn,
     MetricSummaryRead,
+    SeriesBatchRead,
     SeriesRead,
 )
 from runyard.store.base import Store
@@ -136,6 +137,33 @@ def series(
 ) -> Response:
     s = store.metric_series(run_id, key, max_points=max_points, step_min=step_min, step_max=step_max)
     return JsonResponse(series_json(s))
+
+
+@router.get(
+    "/api/v1/series",
+    response_model=SeriesBatchRead,
+    summary="One metric of several runs at once (a chart's overlay): each as /runs/{id}/metrics/series",
+    description="One request instead of one per run; a run without the metric (or unknown) gets an "
+    "entry with its error instead of failing the others.",
+)
+def series_of_runs(
+    store: StoreDep,
+    _: CurrentUser,
+    key: Annotated[str, Query(min_length=1, max_length=250)],
+    run_id: Annotated[list[str], Query(min_length=1, max_length=100, description="Repeat for each run")],
+    max_points: Annotated[int | None, Query(ge=2, le=1_000_000)] = None,
+    step_min: Annotated[int | None, Query(ge=0)] = None,
+    step_max: Annotated[int | None, Query(ge=0)] = None,
+) -> Response:
+    out: list[dict[str, object]] = []
+    for rid in dict.fromkeys(run_id):
+        try:
+            s = store.metric_series(rid, key, max_points=max_points, step_min=step_min, step_max=step_max)
+        except NotFound as exc:
+            out.append({"run_id": rid, "key": key, **exc.to_dict()})
+            continue
+        out.append({"run_id": rid, **series_json(s)})
+    return JsonResponse({"series": out})
 
 
 @router.get(
