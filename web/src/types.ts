@@ -151,6 +151,25 @@ export interface RunEventData {
   slurm_done: boolean;
 }
 
+/** The fields of a `run` event that update a loaded run (the server's events._RUN_FIELDS). */
+export const RUN_EVENT_FIELDS = [
+  "status",
+  "tags",
+  "name",
+  "started_at",
+  "ended_at",
+  "updated_at",
+  "exit_code",
+  "host",
+  "restart_count",
+  "slurm_job_id",
+  "slurm_state",
+  "pending_reason",
+  "start_estimate",
+  "state_unknown_since",
+  "slurm_done",
+] as const;
+
 export interface MetricsEventData {
   run_id: string;
   experiment_id: string;

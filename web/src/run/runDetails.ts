@@ -3,7 +3,7 @@
 // actions apply.
 import { formatBytes, formatDuration, formatValue } from "../format";
 import type { Artifact, MetricSummary, MetricsEventData, Run, RunEventData } from "../types";
-import { ACTIVE_STATUSES } from "../types";
+import { ACTIVE_STATUSES, RUN_EVENT_FIELDS } from "../types";
 
 type Dict = Record<string, unknown>;
 
@@ -153,23 +153,6 @@ export function accountingFacts(run: Run): [string, string][] {
 
 // ------------------------------------------------------------------------- live merges
 
-const RUN_EVENT_FIELDS = [
-  "status",
-  "tags",
-  "name",
-  "started_at",
-  "ended_at",
-  "updated_at",
-  "exit_code",
-  "host",
-  "restart_count",
-  "slurm_job_id",
-  "slurm_state",
-  "pending_reason",
-  "start_estimate",
-  "state_unknown_since",
-  "slurm_done",
-] as const;
 
 /** The run with what a live `run` event says about it; other runs' events change nothing. */
 export function mergeRunEvent(run: Run, data: RunEventData): Run {

@@ -3,6 +3,7 @@
 import type { Query } from "../api";
 import { flatten } from "../format";
 import type { MetricsEventData, MetricSummary, Run, RunEventData, WireFloat } from "../types";
+import { RUN_EVENT_FIELDS } from "../types";
 
 // ---------------------------------------------------------------- state in the URL query
 
@@ -443,23 +444,6 @@ export function slurmJobLabel(
 
 // ---------------------------------------------------------------- live events
 
-const RUN_EVENT_FIELDS = [
-  "status",
-  "tags",
-  "name",
-  "started_at",
-  "ended_at",
-  "updated_at",
-  "exit_code",
-  "host",
-  "restart_count",
-  "slurm_job_id",
-  "slurm_state",
-  "pending_reason",
-  "start_estimate",
-  "state_unknown_since",
-  "slurm_done",
-] as const;
 
 /** `run` events merged into a page: matching rows are replaced by updated copies (older events,
  * by updated_at, are ignored); the same array comes back when nothing on the page changed. */
