@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import pytest
 import sqlalchemy as sa
 
-from runyard.entities import Experiment, RunCreate, RunQuery, RunStatus
+from runyard.entities import Experiment, RunCreate, RunQuery, RunStatus, RunUpdate
 from runyard.errors import InvalidInput
 from runyard.store.sql import SqlStore, search
 from runyard.store.sql.schema import runs as runs_table
@@ -264,3 +264,25 @@ def test_sort_by_user_and_job_puts_runs_without_them_last(store: SqlStore, exper
             values = [getattr(r, field) for r in page.runs]
             assert values[:2] == (order[::-1] if descending else order)
             assert page.runs[-1].id == by_name["none"]  # missing sorts last both ways
+
+
+def test_sort_by_duration_counts_running_runs_until_now(store: SqlStore, experiment: Experiment) -> None:
+    import time
+
+    now = time.time()
+    made = store.create_runs(
+        [
+            RunCreate(experiment_id=experiment.id, name="short", started_at=now - 100),
+            RunCreate(experiment_id=experiment.id, name="long", started_at=now - 5000),
+            RunCreate(experiment_id=experiment.id, name="running", started_at=now - 1000),
+            RunCreate(experiment_id=experiment.id, name="queued", status=RunStatus.QUEUED),
+        ]
+    )
+    ids = {r.name: r.id for r in made}
+    store.update_run(ids["short"], RunUpdate(status=RunStatus.FINISHED, ended_at=now - 50))  # 50 s
+    store.update_run(ids["long"], RunUpdate(status=RunStatus.FINISHED, ended_at=now - 1000))  # 4000 s
+    for descending, order in ((False, ["short", "running", "long"]), (True, ["long", "running", "short"])):
+        page = store.search_runs(
+            RunQuery(experiment_id=experiment.id, sort="duration", descending=descending)
+        )
+        assert [r.name for r in page.runs] == [*order, "queued"]  # never started: last both ways

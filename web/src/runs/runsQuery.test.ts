@@ -214,7 +214,8 @@ describe("columns", () => {
     expect(parseColumn("bogus")).toBeNull();
     expect(columnSort(parseColumn("created")!)).toBe("created_at");
     expect(columnSort(parseColumn("user")!)).toBe("user_id");
-    expect(columnSort(parseColumn("duration")!)).toBeNull();
+    expect(columnSort(parseColumn("duration")!)).toBe("duration");
+    expect(columnSort(parseColumn("gpus")!)).toBeNull();
     expect(columnSort(parseColumn("metrics.loss.min")!)).toBe("metrics.loss.min");
   });
 

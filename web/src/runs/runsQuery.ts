@@ -268,9 +268,9 @@ export interface BuiltinColumn {
 export const BUILTINS: BuiltinColumn[] = [
   { id: "user", label: "User", sort: "user_id", default: true },
   { id: "slurm", label: "Slurm job", sort: "slurm_job_id", default: true },
-  { id: "nodes", label: "Nodes", sort: null, default: true },
+  { id: "nodes", label: "Nodes", sort: "slurm_nodes", default: true },
   { id: "gpus", label: "GPUs", sort: null, numeric: true, default: true },
-  { id: "duration", label: "Duration", sort: null, numeric: true, default: true },
+  { id: "duration", label: "Duration", sort: "duration", numeric: true, default: true },
   { id: "created", label: "Created", sort: "created_at", default: true },
   { id: "started", label: "Started", sort: "started_at", default: false },
   { id: "ended", label: "Ended", sort: "ended_at", default: false },

@@ -206,7 +206,8 @@ def search_runs(
         str | None,
         Query(
             description="created_at, updated_at, started_at, ended_at, name, status, user_id, host, "
-            "slurm_job_id, slurm_partition, exit_code, restart_count, params.<k>, metrics.<k>.<stat>"
+            "slurm_job_id, slurm_partition, slurm_nodes, exit_code, restart_count, duration, params.<k>, "
+            "metrics.<k>.<stat>"
         ),
     ] = None,
     order: Literal["asc", "desc"] = "desc",

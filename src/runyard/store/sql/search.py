@@ -22,6 +22,7 @@ SQL); on tags it matches runs without the tag. ``~`` is a case-insensitive subst
 from __future__ import annotations
 
 import operator
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -79,8 +80,10 @@ SORT_COLUMNS = (
     "host",
     "slurm_job_id",
     "slurm_partition",
+    "slurm_nodes",
     "exit_code",
     "restart_count",
+    "duration",  # computed: ended_at (or now, while it runs) - started_at
 )
 SORT_FIELDS = (*SORT_COLUMNS, "params.<key>", "metrics.<key>[.last|.min|.max|.count]")
 MAX_LIMIT = 1000
@@ -205,6 +208,12 @@ def sort_segments(sort: Any, descending: bool) -> list[Segment]:
 
     if not isinstance(sort, str):
         raise InvalidInput("sort must be a field name", field="sort")
+    if sort == "duration":
+        elapsed = sa.func.coalesce(runs.c.ended_at, time.time()) - runs.c.started_at
+        return [
+            Segment([direct(elapsed), direct(runs.c.id)], [runs.c.started_at.is_not(None)]),
+            Segment(_newest_first(), [runs.c.started_at.is_(None)]),
+        ]
     if sort in SORT_COLUMNS:
         col = runs.c[sort]
         first = Segment([direct(col), direct(runs.c.id)])
