@@ -30,7 +30,8 @@ def _launch(page: Any, ui: UI, workdir: Path, name: str, command: str, after: st
     page.get_by_label("Run name").fill(name)
     page.get_by_label("Command", exact=True).fill(command)
     page.get_by_label("Working directory").fill(str(workdir))
-    page.get_by_label("Partition").select_option("debug")
+    # a select once the cluster's partitions are read (a text box until then)
+    page.locator("select#lf-partition").select_option("debug", timeout=30_000)
     page.get_by_label("Time limit").fill("5")
     if after:
         page.get_by_label("Start after").fill(after)

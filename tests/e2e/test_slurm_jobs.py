@@ -255,7 +255,9 @@ def test_scontrol_requeue_resumes_the_same_run_from_its_checkpoint(
 
 def test_past_its_time_limit(api: Api, jobs: dict[str, dict[str, Any]]) -> None:
     run_id = run_id_of(jobs, "timeout")
-    run = api.wait_status(run_id, "timeout", "finished", "failed", "cancelled", timeout_s=240)
+    # the batch script may report its exit (143, "failed") a moment before Slurm's TIMEOUT,
+    # which then wins: wait for Slurm's final word
+    run = api.wait(run_id, lambda r: r["slurm_done"], "Slurm's final state", timeout_s=240)
     assert run["status"] == "timeout"
     arts = api.call("GET", f"/api/v1/runs/{run_id}/artifacts")
     arts = arts["artifacts"] if isinstance(arts, dict) else arts
