@@ -205,8 +205,10 @@ function AdvancedFilter({ state, onChange }: { state: TableState; onChange: (s: 
       </label>
       <button type="submit">Apply</button>
       <small id="rt-advanced-help" className="muted">
-        <code>field op value</code>, op one of <code>= != &lt; &lt;= &gt; &gt;= ~</code>; fields: status, name, tags, user_id,
-        slurm_job_id, created_at, updated_at, params.&lt;key&gt;, metrics.&lt;key&gt;[.last|.min|.max|.count]; separate with ;
+        <code>field op value</code>, op one of <code>= != &lt; &lt;= &gt; &gt;= ~</code>; fields: status, tags, name, id, user_id,
+        host, gpu_type, slurm_job_id, slurm_array_job_id, slurm_partition, slurm_cluster, created_at, updated_at,
+        started_at, ended_at, exit_code, restart_count, params.&lt;key&gt;, metrics.&lt;key&gt;[.last|.min|.max|.count];
+        separate with ;
       </small>
     </form>
   );
