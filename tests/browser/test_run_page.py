@@ -3,7 +3,6 @@ also after the connection dropped), notes, and the sections a researcher reads."
 
 from __future__ import annotations
 
-import time
 import uuid
 from typing import Any
 
@@ -74,7 +73,6 @@ def test_live_metric_points_and_log_lines_arrive_without_reload(page: Any, ui: U
     count_before = int(count_cell.inner_text().replace(",", ""))
 
     marker = f"live line {uuid.uuid4().hex[:8]}"
-    sent = time.monotonic()
     _batch(
         ui,
         run_id,
@@ -87,8 +85,6 @@ def test_live_metric_points_and_log_lines_arrive_without_reload(page: Any, ui: U
     page.wait_for_function(
         "([el, n]) => Number(el.dataset.points) > n", arg=[chart.element_handle(), before], timeout=5_000
     )
-    arrived_s = time.monotonic() - sent
-    assert arrived_s < 5, arrived_s  # the issue asks ≤ 1 s; the deadline is generous for a busy CI box
 
     # the connection drops (the server restarts): what was written meanwhile arrives once the
     # stream is back (another process: the page is told to refetch), nothing lost or doubled
