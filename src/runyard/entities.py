@@ -53,6 +53,7 @@ class RunStatus(StrEnum):
     CANCELLED = "cancelled"
     OOM = "oom"
     NODE_FAIL = "node_fail"
+    PRUNED = "pruned"  # a sweep's early-stop rule stopped the trial (it did worse than the others)
 
 
 ACTIVE_STATUSES = frozenset({RunStatus.CREATED, RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.REQUEUED})
@@ -65,6 +66,7 @@ TERMINAL_STATUSES = frozenset(
         RunStatus.CANCELLED,
         RunStatus.OOM,
         RunStatus.NODE_FAIL,
+        RunStatus.PRUNED,
     }
 )
 
@@ -187,6 +189,7 @@ class Run:
     # details: requested resources, gpus, time_limit_min, stdout/stderr paths, accounting, …
     slurm: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, MetricSummary] = field(default_factory=dict)
+    sweep_id: str | None = None  # the sweep this run is a trial of (its array task id is the trial)
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +225,7 @@ class RunCreate:
     slurm_partition: str | None = None
     slurm_cluster: str | None = None
     slurm: dict[str, Any] = field(default_factory=dict)
+    sweep_id: str | None = None
 
 
 # RunUpdate fields that ``RunUpdate.clear`` may set back to None
@@ -416,3 +420,56 @@ class RunPage:
     limit: int
     next_offset: int | None
     total: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SweepJob:
+    """One submission of a sweep's trials: an array job whose task ids are the trial indexes."""
+
+    job_id: str
+    base_id: str  # the runs' ids: array_run_id(base_id, task)
+    first: int  # first trial index
+    count: int
+    submitted_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Sweep:
+    """A hyper-parameter search: its spec (the YAML as submitted and what was parsed from it,
+    as JSON), its jobs, and whether it was cancelled. Progress and the best trial are read
+    from its runs (``Run.sweep_id``)."""
+
+    id: str
+    experiment_id: str
+    project_id: str
+    name: str
+    method: str  # grid, random, list, adaptive
+    created_at: float
+    updated_at: float
+    user_id: str | None
+    spec_text: str
+    spec: dict[str, Any]  # the parsed spec (JSON) the server acts on
+    trial_count: int  # trials submitted so far
+    jobs: tuple[SweepJob, ...] = ()
+    cancelled_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineStep:
+    name: str
+    run_id: str
+    job_id: str | None
+    after: tuple[tuple[str, str], ...]  # (earlier step, ok|any|notok)
+    command: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Pipeline:
+    id: str
+    experiment_id: str
+    project_id: str
+    name: str
+    created_at: float
+    user_id: str | None
+    spec_text: str
+    steps: tuple[PipelineStep, ...]  # in submission order (every step after those it waits for)

@@ -21,6 +21,8 @@ ingest all apply the same ones, inside the store's transaction):
 4. Slurm's *non-final* states (PENDING, RUNNING) never undo a final status the client already
    reported for the same attempt: Slurm is just late. Nor does COMPLETED undo ``timeout`` or
    ``requeued`` from the client: the script stopped cleanly at the time-limit warning.
+   A ``pruned`` run (its sweep's early-stop rule stopped it, then cancelled its job) stays
+   pruned whatever Slurm and the client say after: the job's end is the prune's consequence.
 5. Every status change is recorded as an event, with who reported it.
 """
 
@@ -204,6 +206,14 @@ def apply_observation(run: Run, obs: Observation) -> tuple[RunUpdate | None, lis
                 values["started_at"] = obs.start_time
     elif status is RunStatus.REQUEUED:
         pass  # the requeue itself is recorded when the restart count moves
+    elif status is not None and current is RunStatus.PRUNED:
+        status = None  # the sweep stopped it; how the cancelled job ended changes nothing
+        if obs.exit_code is not None and obs.exit_code != run.exit_code:
+            values["exit_code"] = obs.exit_code
+        if obs.end_time and run.ended_at is None:
+            values["ended_at"] = obs.end_time
+        if obs.source == "sacct" and obs.complete:
+            values["slurm_done"] = True
     elif status is RunStatus.FINISHED and current in (RunStatus.TIMEOUT, RunStatus.REQUEUED):
         status = None  # the script stopped early at the time-limit warning: Slurm saw a clean exit
         if obs.source == "sacct" and obs.complete:
@@ -262,7 +272,9 @@ def filter_client_update(run: Run, update: RunUpdate, source: str) -> tuple[RunU
         changes.update(requeued)
         done = False
     status = update.status
-    if status is not None and run.slurm_job_id is not None and not newer:
+    if status is not None and run.status is RunStatus.PRUNED:
+        status = None  # the sweep stopped it: the client's word on how it ended changes nothing
+    elif status is not None and run.slurm_job_id is not None and not newer:
         if done:
             status = None  # Slurm's final word on this attempt is in
         elif run.status in TERMINAL_STATUSES and status not in TERMINAL_STATUSES:

@@ -18,11 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from runyard.config import client_setting
+from runyard.entities import TERMINAL_STATUSES
 from runyard.errors import InvalidInput
 
 __all__ = ["add_launch_command", "exit_code_of", "read_script"]
 
-_TERMINAL = frozenset({"finished", "failed", "timeout", "cancelled", "oom", "node_fail"})
+_TERMINAL = frozenset(str(s) for s in TERMINAL_STATUSES)
 _NAME_OK = re.compile(r"[^A-Za-z0-9_.+:@=-]")
 _SETTLE_S = 60.0
 

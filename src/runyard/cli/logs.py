@@ -12,11 +12,12 @@ from typing import Any
 from runyard.cli.console import print_console
 from runyard.cli.table import render_table
 from runyard.cli.tracking import _api, _server_flags
+from runyard.entities import TERMINAL_STATUSES
 from runyard.errors import InvalidInput, NotFound
 
 __all__ = ["add_logs_commands"]
 
-_TERMINAL = {"finished", "failed", "timeout", "cancelled", "oom", "node_fail"}
+_TERMINAL = frozenset(str(s) for s in TERMINAL_STATUSES)
 
 
 def _note(text: str) -> None:

@@ -224,6 +224,7 @@ _RUN_FIELDS = (
     "start_estimate",
     "state_unknown_since",
     "slurm_done",
+    "sweep_id",
 )
 
 

@@ -154,6 +154,7 @@ class RunRead(BaseModel):
         default={}, description="Job details: requested resources, gpus, stdout/stderr paths, accounting"
     )
     metrics: dict[str, MetricSummaryRead] = {}
+    sweep_id: str | None = Field(default=None, description="The sweep this run is a trial of")
 
 
 class RunCreated(RunRead):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from runyard.entities import (
     ApiKey,
@@ -24,6 +25,8 @@ from runyard.entities import (
     MetricColumns,
     MetricSeries,
     MetricSummary,
+    Pipeline,
+    PipelineStep,
     Project,
     Run,
     RunCreate,
@@ -31,6 +34,8 @@ from runyard.entities import (
     RunPage,
     RunQuery,
     RunUpdate,
+    Sweep,
+    SweepJob,
     User,
 )
 from runyard.lifecycle import NewEvent
@@ -255,3 +260,55 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def get_artifact(self, artifact_id: str) -> Artifact: ...
+
+    # -- sweeps and pipelines ------------------------------------------------------------
+    @abc.abstractmethod
+    def create_sweep(
+        self,
+        *,
+        experiment_id: str,
+        user_id: str | None,
+        name: str,
+        method: str,
+        spec_text: str,
+        spec: dict[str, Any],
+        sweep_id: str | None = None,
+    ) -> Sweep: ...
+
+    @abc.abstractmethod
+    def get_sweep(self, sweep_id: str) -> Sweep: ...
+
+    @abc.abstractmethod
+    def list_sweeps(self, experiment_id: str) -> list[Sweep]:
+        """Newest first."""
+
+    @abc.abstractmethod
+    def add_sweep_job(self, sweep_id: str, job: SweepJob) -> Sweep:
+        """Record a submitted array job; the trial count grows to cover its tasks."""
+
+    @abc.abstractmethod
+    def cancel_sweep(self, sweep_id: str) -> Sweep:
+        """Mark the sweep cancelled (once; a second call changes nothing)."""
+
+    @abc.abstractmethod
+    def sweep_runs(self, sweep_id: str, metric_keys: Sequence[str] = ()) -> list[Run]:
+        """The sweep's trials in trial order, with the summaries of ``metric_keys`` only."""
+
+    @abc.abstractmethod
+    def create_pipeline(
+        self,
+        *,
+        pipeline_id: str,
+        experiment_id: str,
+        user_id: str | None,
+        name: str,
+        spec_text: str,
+        steps: Sequence[PipelineStep],
+    ) -> Pipeline: ...
+
+    @abc.abstractmethod
+    def get_pipeline(self, pipeline_id: str) -> Pipeline: ...
+
+    @abc.abstractmethod
+    def list_pipelines(self, experiment_id: str) -> list[Pipeline]:
+        """Newest first."""

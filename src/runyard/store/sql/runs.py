@@ -189,6 +189,7 @@ def run_from_row(m: Mapping[Any, Any], metrics: dict[str, MetricSummary] | None 
         slurm_done=bool(m["slurm_done"]),
         slurm=load_json(m["slurm"], {}),
         metrics=metrics or {},
+        sweep_id=m["sweep_id"],
     )
 
 
@@ -309,6 +310,7 @@ def insert_run(
         "state_unknown_since": None,
         "slurm_done": False,
         "slurm": dump_json(_slurm_details(create.slurm, "slurm"), "slurm"),
+        "sweep_id": check_optional_text(create.sweep_id, "sweep_id", limit=32),
     }
     if not db.insert_new(conn, runs, ("id",), values):
         if if_missing:

@@ -29,6 +29,7 @@ __all__ = [
     "metadata",
     "metric_chunks",
     "metric_summaries",
+    "pipelines",
     "projects",
     "run_events",
     "run_logs",
@@ -36,6 +37,7 @@ __all__ = [
     "run_tags",
     "runs",
     "sessions",
+    "sweeps",
     "users",
 ]
 
@@ -153,6 +155,7 @@ runs = sa.Table(
     sa.Column("state_unknown_since", sa.Double(), nullable=True),
     sa.Column("slurm_done", sa.Boolean(), nullable=False, server_default=sa.false()),
     sa.Column("slurm", sa.Text(), nullable=False, server_default="{}"),
+    sa.Column("sweep_id", ID, nullable=True),  # a sweep's trial (its array task id is the trial index)
     # the run table's default order and the experiment counters are index-only
     sa.Index("ix_runs_experiment_created", "experiment_id", "created_at", "id"),
     sa.Index("ix_runs_experiment_updated", "experiment_id", "updated_at"),
@@ -165,6 +168,44 @@ runs = sa.Table(
     sa.Index("ix_runs_user", "user_id"),
     # the watcher's question: which jobs still need Slurm's word
     sa.Index("ix_runs_slurm_pending", "slurm_done", "slurm_job_id"),
+    sa.Index("ix_runs_sweep", "sweep_id", "slurm_array_task_id"),
+)
+
+# A hyper-parameter search: the YAML as submitted, the parsed spec (JSON) and its array jobs
+# (JSON list). Its trials are the runs with its ``sweep_id``.
+sweeps = sa.Table(
+    "sweeps",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("experiment_id", ID, sa.ForeignKey("experiments.id"), nullable=False),
+    sa.Column("project_id", ID, sa.ForeignKey("projects.id"), nullable=False),
+    sa.Column("user_id", ID, sa.ForeignKey("users.id"), nullable=True),
+    sa.Column("name", NAME, nullable=False),
+    sa.Column("method", sa.String(16), nullable=False),
+    _time("created_at"),
+    _time("updated_at"),
+    sa.Column("spec_text", sa.Text(), nullable=False),
+    sa.Column("spec", sa.Text(), nullable=False),
+    sa.Column("trial_count", sa.Integer(), nullable=False),
+    sa.Column("jobs", sa.Text(), nullable=False),
+    _time("cancelled_at", nullable=True),
+    sa.Index("ix_sweeps_experiment_created", "experiment_id", "created_at"),
+)
+
+# Steps submitted as Slurm jobs chained with --dependency: the YAML and, per step (JSON list),
+# its run, job and the steps it waits for.
+pipelines = sa.Table(
+    "pipelines",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("experiment_id", ID, sa.ForeignKey("experiments.id"), nullable=False),
+    sa.Column("project_id", ID, sa.ForeignKey("projects.id"), nullable=False),
+    sa.Column("user_id", ID, sa.ForeignKey("users.id"), nullable=True),
+    sa.Column("name", NAME, nullable=False),
+    _time("created_at"),
+    sa.Column("spec_text", sa.Text(), nullable=False),
+    sa.Column("steps", sa.Text(), nullable=False),
+    sa.Index("ix_pipelines_experiment_created", "experiment_id", "created_at"),
 )
 
 # A run's history, oldest first (``id`` orders it).

@@ -62,6 +62,7 @@ _TEXT_FIELDS = (
     "slurm_array_job_id",
     "slurm_partition",
     "slurm_cluster",
+    "sweep_id",
 )
 PLAIN_FIELDS = ("status", "tags", *_TEXT_FIELDS, *_NUMBER_FIELDS)
 FILTER_FIELDS = (

@@ -8,6 +8,7 @@ transaction (``Database.write`` or ``Database.read``), so a method that raises c
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from runyard.entities import (
     ApiKey,
@@ -21,6 +22,8 @@ from runyard.entities import (
     MetricColumns,
     MetricSeries,
     MetricSummary,
+    Pipeline,
+    PipelineStep,
     Project,
     Run,
     RunCreate,
@@ -28,6 +31,8 @@ from runyard.entities import (
     RunPage,
     RunQuery,
     RunUpdate,
+    Sweep,
+    SweepJob,
     User,
 )
 from runyard.errors import InvalidInput, NotFound
@@ -41,6 +46,7 @@ from runyard.store.sql import migrate
 from runyard.store.sql import projects as projects_sql
 from runyard.store.sql import runs as runs_sql
 from runyard.store.sql import sessions as sessions_sql
+from runyard.store.sql import sweeps as sweeps_sql
 from runyard.store.sql import users as users_sql
 from runyard.store.sql.engine import Database
 from runyard.store.sql.metrics import DEFAULT_CHUNK_SIZE, ROLLUP_SIZE, load_summaries
@@ -311,3 +317,76 @@ class SqlStore(Store):
     def get_artifact(self, artifact_id: str) -> Artifact:
         with self._db.read() as conn:
             return artifacts_sql.get_artifact(conn, artifact_id)
+
+    # -- sweeps and pipelines ------------------------------------------------------------
+    def create_sweep(
+        self,
+        *,
+        experiment_id: str,
+        user_id: str | None,
+        name: str,
+        method: str,
+        spec_text: str,
+        spec: dict[str, Any],
+        sweep_id: str | None = None,
+    ) -> Sweep:
+        with self._db.write() as conn:
+            return sweeps_sql.insert_sweep(
+                conn,
+                experiment_id=experiment_id,
+                user_id=user_id,
+                name=name,
+                method=method,
+                spec_text=spec_text,
+                spec=spec,
+                sweep_id=sweep_id,
+            )
+
+    def get_sweep(self, sweep_id: str) -> Sweep:
+        with self._db.read() as conn:
+            return sweeps_sql.get_sweep(conn, sweep_id)
+
+    def list_sweeps(self, experiment_id: str) -> list[Sweep]:
+        with self._db.read() as conn:
+            return sweeps_sql.list_sweeps(conn, experiment_id)
+
+    def add_sweep_job(self, sweep_id: str, job: SweepJob) -> Sweep:
+        with self._db.write() as conn:
+            return sweeps_sql.add_sweep_job(conn, sweep_id, job)
+
+    def cancel_sweep(self, sweep_id: str) -> Sweep:
+        with self._db.write() as conn:
+            return sweeps_sql.cancel_sweep(conn, sweep_id)
+
+    def sweep_runs(self, sweep_id: str, metric_keys: Sequence[str] = ()) -> list[Run]:
+        with self._db.read() as conn:
+            return sweeps_sql.sweep_runs(conn, sweep_id, metric_keys)
+
+    def create_pipeline(
+        self,
+        *,
+        pipeline_id: str,
+        experiment_id: str,
+        user_id: str | None,
+        name: str,
+        spec_text: str,
+        steps: Sequence[PipelineStep],
+    ) -> Pipeline:
+        with self._db.write() as conn:
+            return sweeps_sql.insert_pipeline(
+                conn,
+                pipeline_id=pipeline_id,
+                experiment_id=experiment_id,
+                user_id=user_id,
+                name=name,
+                spec_text=spec_text,
+                steps=steps,
+            )
+
+    def get_pipeline(self, pipeline_id: str) -> Pipeline:
+        with self._db.read() as conn:
+            return sweeps_sql.get_pipeline(conn, pipeline_id)
+
+    def list_pipelines(self, experiment_id: str) -> list[Pipeline]:
+        with self._db.read() as conn:
+            return sweeps_sql.list_pipelines(conn, experiment_id)
