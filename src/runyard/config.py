@@ -114,6 +114,12 @@ ENV_VARS: tuple[EnvVar, ...] = (
         "Set by `runyard launch` for job arrays: task N logs into run uuid5(base id, N).",
     ),
     EnvVar(
+        "RUNYARD_SWEEP_ID",
+        "client",
+        "",
+        "Set by `runyard sweep` for an adaptive sweep's tasks: the sweep they ask for their trial.",
+    ),
+    EnvVar(
         "RUNYARD_SYSTEM_INTERVAL_S",
         "client",
         "10",

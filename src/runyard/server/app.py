@@ -34,10 +34,12 @@ from runyard.server.routes import (
     projects,
     runs,
     session,
+    sweeps,
     users,
     webhooks,
 )
 from runyard.server.signin import SignInLimiter
+from runyard.server.sweeps import ImportanceCache, SpecCache, SweepSupervisor
 from runyard.server.webhook_auth import webhook_secret
 from runyard.server.webui import install_webui
 from runyard.slurm.executor import open_executor
@@ -90,13 +92,19 @@ def create_app(settings: Settings, store: Store | None = None, executor: Any = _
         else Watcher(store, executor, WatcherConfig.from_settings(settings), on_change=on_runs_changed)
     )
 
+    specs = SpecCache()
+    supervisor = SweepSupervisor(store, executor, bus, specs)
+    bus.add_listener(supervisor.on_event)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if watcher is not None:
             watcher.start()
+        supervisor.start()
         try:
             yield
         finally:
+            supervisor.stop()
             if watcher is not None:
                 watcher.stop()
             owned_store.close()
@@ -120,6 +128,9 @@ def create_app(settings: Settings, store: Store | None = None, executor: Any = _
     app.state.executor = executor
     app.state.watcher = watcher
     app.state.events = bus
+    app.state.sweep_specs = specs
+    app.state.sweep_importance = ImportanceCache()
+    app.state.sweeps = supervisor
     app.state.webhook_secret = webhook_secret(settings)
     install_error_handlers(app)
     for module in (
@@ -136,6 +147,7 @@ def create_app(settings: Settings, store: Store | None = None, executor: Any = _
         cluster,
         jobs,
         launch,
+        sweeps,
         events,
     ):
         app.include_router(module.router)

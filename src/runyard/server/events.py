@@ -86,6 +86,7 @@ class EventBus:
         self._n = 0
         self._lock = threading.Lock()
         self._subs: set[Subscription] = set()
+        self._listeners: list[Callable[[str, dict[str, Any]], None]] = []
         self._log_locks = [threading.Lock() for _ in range(_LOG_LOCKS)]
         self._log_cursor: dict[str, int] = {}
         self.closed = False
@@ -108,9 +109,21 @@ class EventBus:
             event = Event(self._n, self.event_id(self._n), kind, run_id, experiment_id, body)
             self._ring.append(event)
             subs = list(self._subs)
+            listeners = list(self._listeners)
         for sub in subs:
             sub.notify()
+        for listener in listeners:
+            try:
+                listener(kind, data)
+            except Exception:  # a listener's bug never fails the publisher
+                log.warning("events: a listener failed on a %s event", kind, exc_info=True)
         return event
+
+    def add_listener(self, listener: Callable[[str, dict[str, Any]], None]) -> None:
+        """Call ``listener(kind, data)`` for every event published from now on, in the
+        publisher's thread: it must only note the event (e.g. queue it), never block."""
+        with self._lock:
+            self._listeners.append(listener)
 
     def event_id(self, n: int) -> str:
         return f"{self.epoch}-{n}"

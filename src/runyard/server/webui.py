@@ -25,7 +25,17 @@ __all__ = ["PAGES", "WEBUI_DIR", "install_webui"]
 
 WEBUI_DIR = Path(__file__).parent / "webui"
 
-PAGES = ("/", "/signin", "/projects", "/experiments/{_id}", "/runs/{_id}", "/launch", "/cluster")
+PAGES = (
+    "/",
+    "/signin",
+    "/projects",
+    "/experiments/{_id}",
+    "/runs/{_id}",
+    "/sweeps/{_id}",
+    "/pipelines/{_id}",
+    "/launch",
+    "/cluster",
+)
 
 # uPlot and React set style attributes: styles may be inline, scripts never
 CSP = (

@@ -27,16 +27,66 @@ from __future__ import annotations
 import math
 import re
 import shlex
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from runyard.errors import InvalidInput
 from runyard.slurm.launch import ScriptHeader
 from runyard.slurm.spec import JobSpec, check_single_line
 
-__all__ = ["JobReport", "format_mem", "format_time_limit", "render_sbatch"]
+__all__ = ["JobReport", "Trials", "format_mem", "format_time_limit", "render_sbatch"]
 
 _ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Trials:
+    """A sweep's array job: each task runs the command with its trial's arguments.
+
+    ``argv``: the full argv of each task, by array task id (grid, random and list sweeps:
+    written into the script, so the job needs no server to know its parameters). ``ask``:
+    an adaptive sweep's task asks the server for its trial once it has started
+    (``python -m runyard.client.trial``), and runs the argv it answers."""
+
+    argv: Mapping[int, Sequence[str]] | None = None
+    ask: bool = False
+
+
+def _trial_lines(trials: Trials) -> list[str]:
+    """Set the positional parameters to this task's argv (quoted: never re-parsed)."""
+    if trials.argv is not None:
+        lines = [
+            "# this task's trial: its command and arguments, by array task id",
+            'case "${SLURM_ARRAY_TASK_ID:-}" in',
+        ]
+        for task in sorted(trials.argv):
+            argv = list(trials.argv[task])
+            if not argv:
+                raise InvalidInput(f"trial {task} has an empty command", field="command")
+            for arg in argv:
+                if "\x00" in arg:
+                    raise InvalidInput(f"trial {task}: arguments cannot contain NUL bytes", field="command")
+            lines.append(f"    {int(task)}) set -- {shlex.join(argv)} ;;")
+        lines += [
+            '    *) echo "runyard: no trial for array task ${SLURM_ARRAY_TASK_ID:-}" >&2; exit 2 ;;',
+            "esac",
+            "",
+        ]
+        return lines
+    return [
+        "# an adaptive sweep: ask the server for this trial's parameters (NUL-separated argv)",
+        "runyard_argv_file=$(mktemp) || exit 1",
+        'if ! "$runyard_py" -m runyard.client.trial >"$runyard_argv_file"; then',
+        '    echo "runyard: could not get this trial\'s parameters from the server" >&2',
+        '    rm -f "$runyard_argv_file"',
+        '    "$runyard_py" -m runyard.client.jobreport exit 1',
+        "    exit 1",
+        "fi",
+        'mapfile -d "" -t runyard_argv <"$runyard_argv_file"',
+        'rm -f "$runyard_argv_file"',
+        'set -- "${runyard_argv[@]}"',
+        "",
+    ]
 
 
 @dataclass(frozen=True)
@@ -142,6 +192,8 @@ def _directives(spec: JobSpec) -> list[tuple[str, str]]:
         out.append(("array", _sbatch_line("array", spec.array, field_name="array")))
     if spec.dependency is not None:
         out.append(("dependency", _sbatch_line("dependency", spec.dependency, field_name="dependency")))
+    if spec.kill_on_invalid_dep:
+        out.append(("kill_on_invalid_dep", "#SBATCH --kill-on-invalid-dep=yes"))
     out.append(
         (
             "output",
@@ -220,8 +272,12 @@ def _plain_body(spec: JobSpec, command: str) -> list[str]:
     ]
 
 
-def _report_body(spec: JobSpec, command: str, report: JobReport, *, trap_usr1: bool) -> list[str]:
+def _report_body(
+    spec: JobSpec, command: str, report: JobReport, *, trap_usr1: bool, trials: Trials | None = None
+) -> list[str]:
     lines = [f"runyard_py={shlex.quote(report.python)}"]
+    if trials is not None and trials.argv is not None:
+        lines += _trial_lines(trials)
     if trap_usr1:
         lines += [
             "# Slurm sends USR1 to this shell before the time limit: pass it on to the command and note",
@@ -245,6 +301,8 @@ def _report_body(spec: JobSpec, command: str, report: JobReport, *, trap_usr1: b
         'if [ -n "$runyard_id" ]; then RUNYARD_RUN_ID=$runyard_id; export RUNYARD_RUN_ID; fi',
         "",
     ]
+    if trials is not None and trials.ask:
+        lines += _trial_lines(trials)
     if not trap_usr1:
         lines += [command, "code=$?"]
     else:
@@ -277,12 +335,14 @@ def render_sbatch(
     report: JobReport | None = None,
     user_script: ScriptHeader | None = None,
     overrides: Collection[str] = (),
+    trials: Trials | None = None,
 ) -> str:
     """The sbatch script for ``spec``; ``run_env`` (e.g. the run id) is exported after ``spec.env``.
 
     ``report``: the job reports its start and exit to Runyard (see the module docstring).
     ``user_script``: the header of the user's own script, whose lines are kept; ``overrides``
     names the ``JobSpec`` fields set explicitly at launch, which are added after them.
+    ``trials``: a sweep's array, whose tasks run their own trial's argv (see ``Trials``).
     """
     spec.validate()
     _check_env(run_env)
@@ -302,7 +362,9 @@ def render_sbatch(
     if merged:
         lines.append("")
 
-    command = shlex.join(spec.command)
+    command = shlex.join(spec.command) if trials is None else '"$@"'
+    if trials is not None and (spec.array is None or report is None):
+        raise InvalidInput("a sweep's trials run as a reporting job array", field="array")
     if report is None:
         lines += _plain_body(spec, command)
     else:
@@ -310,5 +372,5 @@ def render_sbatch(
         trap = spec.signal_before_end_s is not None or (
             user_script is not None and user_script.sets("signal")
         )
-        lines += _report_body(spec, command, report, trap_usr1=trap)
+        lines += _report_body(spec, command, report, trap_usr1=trap, trials=trials)
     return "\n".join(lines) + "\n"

@@ -72,6 +72,8 @@ class JobSpec:
     env: dict[str, str] = field(default_factory=dict)
     account: str | None = None
     qos: str | None = None
+    # a dependency that can never be met cancels the job (instead of leaving it pending)
+    kill_on_invalid_dep: bool = False
 
     def __post_init__(self) -> None:
         self.validate()

@@ -28,7 +28,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from runyard.client.environment import array_run_id
-from runyard.entities import Run, RunCreate, RunStatus, RunUpdate
+from runyard.config import Settings
+from runyard.entities import Run, RunCreate, RunStatus, RunUpdate, User
 from runyard.errors import Forbidden, InvalidInput, NotFound, RunyardError
 from runyard.lifecycle import NewEvent
 from runyard.server.deps import CurrentUser, ExecutorDep, SettingsDep, StoreDep
@@ -37,7 +38,7 @@ from runyard.server.jsonio import JsonResponse
 from runyard.server.routes.cluster import snapshot_cache
 from runyard.slurm.executor import Executor
 from runyard.slurm.launch import LaunchPlan, dependency_string, expand_pattern, parse_after, plan_launch
-from runyard.slurm.script import JobReport, render_sbatch
+from runyard.slurm.script import JobReport, Trials, render_sbatch
 from runyard.store.base import Store
 
 router = APIRouter(tags=["launch"])
@@ -47,7 +48,7 @@ Decide = Callable[[Run], tuple[RunUpdate | None, list[NewEvent]]]
 # set by launch for the job; a request's env may not replace them
 RESERVED_ENV = frozenset(
     {"RUNYARD_API_KEY", "RUNYARD_URL", "RUNYARD_RUN_ID", "RUNYARD_ARRAY_BASE_ID", "RUNYARD_REQUEUE",
-     "RUNYARD_MAX_RESTARTS", "TRACKER_API", "TRACKER_API_KEY"}
+     "RUNYARD_MAX_RESTARTS", "RUNYARD_SWEEP_ID", "TRACKER_API", "TRACKER_API_KEY"}
 )  # fmt: skip
 
 
@@ -348,6 +349,48 @@ def launch(
         env=body.env,
         script_path=script_path,
     )
+    out = submit_job(
+        request,
+        store,
+        settings,
+        executor,
+        user,
+        plan=plan,
+        base_id=base_id,
+        workdir=workdir,
+        project=body.project,
+        experiment=body.experiment,
+        creates=lambda ids, experiment_id: _run_creates(body, plan, ids, experiment_id, user.id, script_path),
+        output_dir=output_dir,
+        script_path=script_path,
+        script=body.script,
+        max_restarts=body.max_restarts,
+    )
+    return JsonResponse(out, status_code=status.HTTP_201_CREATED)
+
+
+def submit_job(
+    request: Request,
+    store: Store,
+    settings: Settings,
+    executor: Executor,
+    user: User,
+    *,
+    plan: LaunchPlan,
+    base_id: str,
+    workdir: str,
+    project: str,
+    experiment: str,
+    creates: Callable[[list[str], str], list[RunCreate]],
+    output_dir: str,
+    script_path: str | None = None,
+    script: str | None = None,
+    max_restarts: int = 5,
+    trials: Trials | None = None,
+) -> dict[str, Any]:
+    """Create the runs of a checked plan (``creates(ids, experiment_id)``), mint the job's key,
+    submit, and record the job on each run; the ``LaunchOut`` document. ``trials``: a sweep's
+    array, whose tasks run their own argv."""
     tasks = plan.task_ids
     ids = [array_run_id(base_id, task) for task in tasks] if tasks is not None else [base_id]
     url = settings.public_url or str(request.base_url).rstrip("/")
@@ -356,17 +399,17 @@ def launch(
         python=settings.job_python or sys.executable,
         run_id=base_id if plan.task_ids is None else None,
         array_base_id=base_id if plan.task_ids is not None else None,
-        max_restarts=body.max_restarts,
+        max_restarts=max_restarts,
     )
     text = render_sbatch(
-        plan.spec, run_env={}, report=report, user_script=plan.header, overrides=plan.overrides
+        plan.spec, run_env={}, report=report, user_script=plan.header, overrides=plan.overrides, trials=trials
     )
 
     # -- create: files, runs, key ---------------------------------------------------------
-    made = _write_files(output_dir, script_path, body.script)
+    made = _write_files(output_dir, script_path, script)
     try:
-        experiment = store.ensure_experiment(body.project, body.experiment, owner_id=user.id)
-        store.create_runs(_run_creates(body, plan, ids, experiment.id, user.id, script_path))
+        found = store.ensure_experiment(project, experiment, owner_id=user.id)
+        store.create_runs(creates(ids, found.id))
     except BaseException:
         _remove(made)
         raise
@@ -419,4 +462,4 @@ def launch(
         "runs": launched,
         "script_path": script_path,
     }
-    return JsonResponse(out, status_code=status.HTTP_201_CREATED)
+    return out
