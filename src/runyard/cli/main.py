@@ -13,6 +13,7 @@ from runyard.cli.devcluster import add_devcluster_command
 from runyard.cli.launch import add_launch_command
 from runyard.cli.logs import add_logs_commands
 from runyard.cli.slurmcmd import add_slurm_commands
+from runyard.cli.sweep import add_pipeline_command, add_sweep_command
 from runyard.cli.tracking import add_tracking_commands
 from runyard.errors import RunyardError
 from runyard.version import __version__
@@ -34,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_logs_commands(sub)
     add_cluster_commands(sub)
     add_launch_command(sub)
+    add_sweep_command(sub)
+    add_pipeline_command(sub)
     add_devcluster_command(sub)
     add_slurm_commands(sub)
     return parser

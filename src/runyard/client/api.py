@@ -305,5 +305,70 @@ class ApiClient:
         )
         return out
 
+    # -- sweeps and pipelines (the server parses the YAML: the client stays stdlib only) -----
+    def _spec_body(
+        self,
+        spec: str,
+        source: str,
+        base_dir: str,
+        project: str | None,
+        experiment: str | None,
+        dry_run: bool,
+    ) -> dict[str, Any]:
+        body = {"spec": spec, "source": source, "base_dir": base_dir, "dry_run": dry_run}
+        body.update({k: v for k, v in (("project", project), ("experiment", experiment)) if v})
+        return body
+
+    def create_sweep(
+        self,
+        spec: str,
+        *,
+        source: str = "sweep.yaml",
+        base_dir: str,
+        project: str | None = None,
+        experiment: str | None = None,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        """Check the sweep spec (YAML text) and submit its trials as one job array."""
+        body = self._spec_body(spec, source, base_dir, project, experiment, dry_run)
+        out: dict[str, Any] = self._json("POST", "/api/v1/sweeps", json_body=body)
+        return out
+
+    def get_sweep(self, sweep_id: str) -> dict[str, Any]:
+        out: dict[str, Any] = self._json("GET", f"/api/v1/sweeps/{quote(sweep_id, safe='')}")
+        return out
+
+    def cancel_sweep(self, sweep_id: str) -> dict[str, Any]:
+        out: dict[str, Any] = self._json("POST", f"/api/v1/sweeps/{quote(sweep_id, safe='')}/cancel")
+        return out
+
+    def extend_sweep(self, sweep_id: str, count: int) -> dict[str, Any]:
+        path = f"/api/v1/sweeps/{quote(sweep_id, safe='')}/extend"
+        out: dict[str, Any] = self._json("POST", path, json_body={"count": count})
+        return out
+
+    def create_pipeline(
+        self,
+        spec: str,
+        *,
+        source: str = "pipeline.yaml",
+        base_dir: str,
+        project: str | None = None,
+        experiment: str | None = None,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
+        """Check the pipeline spec (YAML text) and submit its steps chained with --dependency."""
+        body = self._spec_body(spec, source, base_dir, project, experiment, dry_run)
+        out: dict[str, Any] = self._json("POST", "/api/v1/pipelines", json_body=body)
+        return out
+
+    def get_pipeline(self, pipeline_id: str) -> dict[str, Any]:
+        out: dict[str, Any] = self._json("GET", f"/api/v1/pipelines/{quote(pipeline_id, safe='')}")
+        return out
+
+    def cancel_pipeline(self, pipeline_id: str) -> dict[str, Any]:
+        out: dict[str, Any] = self._json("POST", f"/api/v1/pipelines/{quote(pipeline_id, safe='')}/cancel")
+        return out
+
     def close(self) -> None:
         self.transport.close()
