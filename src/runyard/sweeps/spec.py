@@ -235,11 +235,10 @@ class _Doc:
             kind = "" if isinstance(exc, _AliasRefused) else "YAML syntax: "
             raise InvalidInput(f"{source} line {line}: {kind}{problem}") from None
         except yaml.reader.ReaderError as exc:  # a character YAML does not allow
-            char = chr(exc.character) if isinstance(exc.character, int) else str(exc.character)
-            line = text.count("\n", 0, max(text.find(char), 0)) + 1
-            raise InvalidInput(
-                f"{source} line {line}: YAML syntax: {exc.reason} ({exc.character!r})"
-            ) from None
+            code = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "\0")
+            line = text.count("\n", 0, max(text.find(chr(code)), 0)) + 1
+            rule = f"YAML syntax: {exc.reason} (character #x{code:04x})"
+            raise InvalidInput(f"{source} line {line}: {rule}") from None
         except yaml.YAMLError as exc:
             raise InvalidInput(f"{source}: YAML syntax: {exc}") from None
         except UnicodeError:
