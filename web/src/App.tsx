@@ -7,9 +7,11 @@ import { live, useLiveState } from "./live";
 import { ClusterPage } from "./pages/ClusterPage";
 import { ExperimentPage } from "./pages/ExperimentPage";
 import { LaunchPage } from "./pages/LaunchPage";
+import { PipelinePage } from "./pipelines/PipelinePage";
 import { ProjectsPage } from "./pages/ProjectsPage";
 import { RunPage } from "./pages/RunPage";
 import { SignInPage } from "./pages/SignInPage";
+import { SweepPage } from "./sweeps/SweepPage";
 import { Link, navigate, RouterProvider, useRoute } from "./router";
 import type { User } from "./types";
 
@@ -103,6 +105,10 @@ function Pages() {
       return <ExperimentPage experimentId={route.params.id} />;
     case "run":
       return <RunPage runId={route.params.id} />;
+    case "sweep":
+      return <SweepPage sweepId={route.params.id} />;
+    case "pipeline":
+      return <PipelinePage pipelineId={route.params.id} />;
     case "launch":
       return <LaunchPage />;
     case "cluster":

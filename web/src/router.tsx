@@ -12,6 +12,8 @@ const ROUTES: [string, RegExp][] = [
   ["projects", /^\/(?:projects\/?)?$/],
   ["experiment", /^\/experiments\/(?<id>[^/]+)\/?$/],
   ["run", /^\/runs\/(?<id>[^/]+)\/?$/],
+  ["sweep", /^\/sweeps\/(?<id>[^/]+)\/?$/],
+  ["pipeline", /^\/pipelines\/(?<id>[^/]+)\/?$/],
   ["launch", /^\/launch\/?$/],
   ["cluster", /^\/cluster\/?$/],
 ];

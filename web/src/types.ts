@@ -12,6 +12,7 @@ export type RunStatus =
   | "cancelled"
   | "oom"
   | "node_fail"
+  | "pruned"
   | string;
 
 export type WireFloat = number | string | null;
@@ -187,3 +188,105 @@ export interface LogsEventData {
 }
 
 export const ACTIVE_STATUSES: ReadonlySet<string> = new Set(["created", "queued", "running", "requeued"]);
+
+// ---- sweeps and pipelines (GET /api/v1/sweeps, /api/v1/pipelines)
+
+export type SweepMethod = "grid" | "random" | "list" | "adaptive";
+export type SweepGoal = "minimize" | "maximize";
+
+/** Trials per state; `queued` includes created, `failed` includes timeout, oom, node_fail. */
+export interface SweepCounts {
+  queued: number;
+  running: number;
+  finished: number;
+  failed: number;
+  pruned: number;
+  cancelled: number;
+}
+
+export interface SweepSummary {
+  id: string;
+  name: string;
+  experiment_id: string;
+  project_id: string;
+  user_id: string | null;
+  method: SweepMethod;
+  created_at: number;
+  metric: { name: string; goal: SweepGoal } | null;
+  concurrency: number | null;
+  trial_count: number;
+  state: "running" | "finished" | "cancelled";
+  counts: SweepCounts;
+  best: { run_id: string; index: number; value: WireFloat; params: Record<string, unknown> } | null;
+  /** The Slurm array job ids (one per submission or extension). */
+  job_ids: string[];
+}
+
+export interface SweepParameter {
+  name: string;
+  kind: "values" | "range";
+  values: unknown[] | null;
+  low: number | null;
+  high: number | null;
+  log: boolean;
+  integer: boolean;
+}
+
+export interface SweepTrial {
+  index: number;
+  run_id: string;
+  name: string;
+  status: RunStatus;
+  params: Record<string, unknown>;
+  /** The metric's last value. */
+  value: WireFloat;
+  step: number | null;
+  slurm_job_id: string | null;
+  /** Why it was pruned or failed (one sentence). */
+  reason: string | null;
+}
+
+export interface SweepDetail extends SweepSummary {
+  parameters: SweepParameter[];
+  early_stop: { rule: "median" | "halving"; min_step: number; min_trials: number } | null;
+  /** Ordered by index. */
+  trials: SweepTrial[];
+  /** Sorted high to low, sums to 1; null until enough trials finished. */
+  importance: { param: string; importance: number }[] | null;
+  /** The YAML as submitted. */
+  spec: string;
+}
+
+export type PipelineStepState = "waiting" | "queued" | "running" | "finished" | "failed" | "cancelled" | "never";
+
+export interface PipelineSummary {
+  id: string;
+  name: string;
+  experiment_id: string;
+  project_id: string;
+  user_id: string | null;
+  created_at: number;
+  state: "running" | "finished" | "failed" | "cancelled";
+  counts: Partial<Record<PipelineStepState, number>>;
+}
+
+export interface PipelineStep {
+  name: string;
+  run_id: string;
+  slurm_job_id: string | null;
+  command: string[];
+  after: { step: string; when: "ok" | "any" | "notok" }[];
+  /** The run's status. */
+  status: RunStatus;
+  state: PipelineStepState;
+  /** e.g. "never runs: train failed and evaluate needs it to succeed (after train:ok)". */
+  reason: string | null;
+  started_at: number | null;
+  ended_at: number | null;
+  pending_reason: string | null;
+}
+
+export interface PipelineDetail extends PipelineSummary {
+  spec: string;
+  steps: PipelineStep[];
+}

@@ -15,6 +15,7 @@ const STATUS_CLASS: Record<string, string> = {
   timeout: "bad",
   cancelled: "warn",
   node_fail: "bad",
+  pruned: "warn",
 };
 
 export function StatusBadge({

@@ -36,6 +36,7 @@ import {
   type TableState,
 } from "../runs/runsQuery";
 import "../runs/runs.css";
+import { ExperimentSweeps } from "../sweeps/ExperimentSweeps";
 import type { Experiment, MetricsEventData, Project, Run, RunEventData, RunPage } from "../types";
 
 const storage = typeof localStorage === "undefined" ? undefined : localStorage;
@@ -273,6 +274,8 @@ function ExperimentView({ experimentId }: { experimentId: string }) {
         {exp?.description ? <p className="muted">{exp.description}</p> : null}
         {project.error ? <ErrorMessage error={project.error} onRetry={project.reload} /> : null}
       </header>
+
+      <ExperimentSweeps experimentId={experimentId} />
 
       <Filters state={state} keys={keys.data} usernames={usernames.data ?? {}} onChange={applyState} error={inputError} />
       {keys.error ? <ErrorMessage error={keys.error} onRetry={keys.reload} /> : null}
