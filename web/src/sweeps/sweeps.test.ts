@@ -315,6 +315,16 @@ describe("live merges", () => {
     expect(mergeStatus(d, "zz", "failed")).toBe(d);
     expect(mergeStatus(d, "a", "running")).toBe(d);
   });
+
+  it("ends a running sweep when its last active trial ends", () => {
+    const d = detail({
+      state: "running",
+      trials: [trial(0, { run_id: "a", status: "finished" }), trial(1, { run_id: "b", status: "running" })],
+    });
+    expect(mergeStatus(d, "b", "failed").state).toBe("finished");
+    const three = { ...d, trials: [...d.trials, trial(2, { run_id: "c", status: "queued" })] };
+    expect(mergeStatus(three, "b", "finished").state).toBe("running");
+  });
 });
 
 describe("geometry", () => {

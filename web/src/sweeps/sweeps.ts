@@ -407,7 +407,10 @@ export function mergeStatus(detail: SweepDetail, runId: string, status: RunStatu
   if (i < 0 || detail.trials[i].status === status) return detail;
   const trials = detail.trials.slice();
   trials[i] = { ...trials[i], status };
-  return { ...detail, trials, counts: countsFromTrials(trials) };
+  const counts = countsFromTrials(trials);
+  // the last trial ended: the sweep has too (as the server will say in the refetch)
+  const ended = detail.state === "running" && counts.queued + counts.running === 0;
+  return { ...detail, trials, counts, state: ended ? "finished" : detail.state };
 }
 
 // ---------------------------------------------------------------------------------------------
