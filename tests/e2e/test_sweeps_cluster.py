@@ -8,6 +8,7 @@ pipeline at once, so they run side by side; each test then waits for its own.
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import time
@@ -125,10 +126,8 @@ def submitted(api: Api, tmp_path_factory: pytest.TempPathFactory) -> Iterator[di
     out["pipeline"] = api.call("POST", "/api/v1/pipelines", body)["id"]
     yield out
     for sweep in (out["grid"], out["adaptive"]):
-        try:
+        with contextlib.suppress(urllib.error.HTTPError):
             api.call("POST", f"/api/v1/sweeps/{sweep}/cancel")
-        except urllib.error.HTTPError:
-            pass
 
 
 def _until(fetch: Callable[[], dict[str, Any]], done: Callable[[dict[str, Any]], bool], what: str,

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -8,6 +9,7 @@ from fastapi.testclient import TestClient
 
 from runyard.config import Settings
 from runyard.server.app import create_app
+from runyard.slurm.local import LocalExecutor
 from runyard.store import open_store
 from runyard.store.base import Store
 
@@ -22,6 +24,20 @@ def settings(tmp_path: Path) -> Settings:
         executor="none",  # API tests never reach a real Slurm; tests that need one pass it in
         webhook_secret="test-webhook-secret",
     )
+
+
+@pytest.fixture
+def fast(settings: Settings) -> Settings:
+    """Settings whose watcher asks the executor often (tests with a LocalExecutor)."""
+    return dataclasses.replace(
+        settings, slurm_poll_s=0.1, slurm_poll_max_s=0.5, slurm_max_calls_per_min=10_000
+    )
+
+
+@pytest.fixture
+def executor(tmp_path: Path) -> LocalExecutor:
+    """A real local executor under tmp_path (jobs are local processes)."""
+    return LocalExecutor(tmp_path / "local-jobs", kill_wait_s=1.0)
 
 
 @pytest.fixture

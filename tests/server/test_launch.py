@@ -26,18 +26,6 @@ TERMINAL = {"finished", "failed", "timeout", "cancelled", "oom", "node_fail"}
 
 
 @pytest.fixture
-def fast(settings: Settings) -> Settings:
-    return dataclasses.replace(
-        settings, slurm_poll_s=0.1, slurm_poll_max_s=0.5, slurm_max_calls_per_min=10_000
-    )
-
-
-@pytest.fixture
-def executor(tmp_path: Path) -> LocalExecutor:
-    return LocalExecutor(tmp_path / "local-jobs", kill_wait_s=1.0)
-
-
-@pytest.fixture
 def client(
     fast: Settings,
     store: Store,

@@ -158,3 +158,14 @@ def test_clean_exit_after_the_time_limit_warning_stays_timeout() -> None:
         run, Observation(source="sacct", state="COMPLETED", exit_code=0, end_time=9.0, complete=True)
     )
     assert update is not None and update.status is None and update.slurm_done is True and events == []
+
+
+def test_a_pruned_run_stays_pruned_whatever_slurm_and_the_client_say() -> None:
+    run = make_run(status=RunStatus.PRUNED, ended_at=5.0, slurm_job_id="42_3")
+    update, events = apply_observation(
+        run, Observation(source="sacct", state="CANCELLED by 0", exit_code=0, end_time=6.0, complete=True)
+    )
+    assert update is not None and update.status is None and update.slurm_done is True
+    assert not [e for e in events if e.kind == "status"]
+    filtered, events = filter_client_update(run, RunUpdate(status=RunStatus.FINISHED, exit_code=0), "client")
+    assert filtered.status is None and filtered.exit_code is None and events == []

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from runyard.errors import InvalidInput
-from runyard.slurm.script import format_mem, format_time_limit, render_sbatch
+from runyard.slurm.script import JobReport, Trials, format_mem, format_time_limit, render_sbatch
 from runyard.slurm.spec import JobSpec
 
 DATA = Path(__file__).parent / "data"
@@ -257,3 +257,37 @@ def test_render_is_pure_and_deterministic() -> None:
     assert render_sbatch(spec, run_env=run_env) == render_sbatch(
         spec, run_env=dict(reversed(run_env.items()))
     )
+
+
+def test_each_array_task_runs_its_own_trial_argv_intact(tmp_path: Path) -> None:
+    """A sweep's script holds every trial's argv by task id, quoted: bash runs exactly it."""
+    stub = tmp_path / "python-stub"  # stands in for the job's python: jobreport says nothing
+    stub.write_text("#!/bin/sh\nexit 0\n")
+    stub.chmod(0o755)
+    spec = _local_spec(tmp_path, array="0-1")
+    trials = Trials(
+        argv={0: [sys.executable, *PRINT_ARGV, "--lr=0.1"], 1: [sys.executable, *PRINT_ARGV, *TRICKY_ARGS]}
+    )
+    report = JobReport(url="http://127.0.0.1:1", python=str(stub), array_base_id="b" * 32)
+    script = tmp_path / "sweep.sbatch"
+    script.write_text(render_sbatch(spec, run_env={}, report=report, trials=trials))
+
+    def task(task_id: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "SLURM_ARRAY_TASK_ID": task_id}
+        return subprocess.run(
+            ["bash", str(script)], capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env
+        )
+
+    assert json.loads(task("0").stdout) == ["--lr=0.1"]
+    assert json.loads(task("1").stdout) == list(TRICKY_ARGS)
+    missing = task("7")
+    assert missing.returncode == 2 and "no trial for array task 7" in missing.stderr
+    assert not Path("/tmp/runyard-pwned").exists()
+    with pytest.raises(InvalidInput):  # trials run only as a reporting array
+        render_sbatch(_local_spec(tmp_path), run_env={}, report=None, trials=trials)
+
+
+def test_kill_on_invalid_dep_is_a_directive(tmp_path: Path) -> None:
+    spec = _local_spec(tmp_path, dependency="afterok:12", kill_on_invalid_dep=True)
+    assert "#SBATCH --kill-on-invalid-dep=yes" in render_sbatch(spec, run_env={}).splitlines()
+    assert "kill-on-invalid-dep" not in render_sbatch(_local_spec(tmp_path), run_env={})

@@ -254,14 +254,20 @@ def _publish_run(bus: EventBus, run: Run) -> None:
 
 
 def publish_runs(bus: EventBus, store: Store, runs: Iterable[Run | str]) -> None:
-    """A ``run`` event per run (ids are read from the store: call it outside the event loop)."""
-    for item in runs:
+    """A ``run`` event per run (ids are read from the store, in bulk: call it outside the
+    event loop). A run gone meanwhile (or a store that is down) is not published."""
+    items = list(runs)
+    ids = [item for item in items if isinstance(item, str)]
+    read: dict[str, Run] = {}
+    if ids:
         try:
-            run = store.get_run(item, with_metrics=False) if isinstance(item, str) else item
-        except Exception:  # gone meanwhile (or the store is down): nothing to tell
-            log.debug("events: run %s not published", item, exc_info=True)
-            continue
-        _publish_run(bus, run)
+            read = {run.id: run for run in store.get_runs(ids)}
+        except Exception:
+            log.debug("events: runs %s not published", ids[:3], exc_info=True)
+    for item in items:
+        run = read.get(item) if isinstance(item, str) else item
+        if run is not None:
+            _publish_run(bus, run)
 
 
 def publish_metrics(bus: EventBus, run: Run, new_points: dict[str, int]) -> None:

@@ -169,6 +169,10 @@ class Store(abc.ABC):
     def get_run(self, run_id: str, *, with_metrics: bool = True) -> Run: ...
 
     @abc.abstractmethod
+    def get_runs(self, run_ids: Sequence[str]) -> list[Run]:
+        """Several runs (without metric summaries) in the order asked; unknown ids are left out."""
+
+    @abc.abstractmethod
     def find_runs_by_slurm_job(self, slurm_job_id: str) -> list[Run]: ...
 
     @abc.abstractmethod

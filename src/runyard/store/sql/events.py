@@ -3,7 +3,7 @@ queries: which runs still need Slurm's word, and marking them "state unknown".""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,10 +13,18 @@ from runyard.entities import Run, RunEvent, RunUpdate
 from runyard.errors import InvalidInput
 from runyard.lifecycle import NewEvent
 from runyard.store.sql.common import check_int, dump_json, load_json, now
-from runyard.store.sql.runs import get_run_row, run_from_row, update_run
+from runyard.store.sql.runs import get_run_row, run_from_row, update_run, update_runs, update_values
 from runyard.store.sql.schema import run_events, runs
 
-__all__ = ["insert_events", "list_events", "mark_state_unknown", "slurm_tracked", "transition"]
+__all__ = [
+    "event_rows",
+    "insert_events",
+    "list_events",
+    "mark_state_unknown",
+    "slurm_tracked",
+    "transition",
+    "transition_many",
+]
 
 _SOURCES = frozenset({"client", "job", "slurm", "epilog", "user", "server"})
 
@@ -26,6 +34,12 @@ Decide = Callable[[Run], tuple[RunUpdate | None, list[NewEvent]]]
 def insert_events(
     conn: Connection, run_id: str, events: Iterable[NewEvent], *, at: float | None = None
 ) -> None:
+    rows = event_rows(run_id, events, at=at)
+    if rows:
+        conn.execute(sa.insert(run_events), rows)
+
+
+def event_rows(run_id: str, events: Iterable[NewEvent], *, at: float | None = None) -> list[dict[str, Any]]:
     rows = []
     for event in events:
         if event.source not in _SOURCES:
@@ -41,8 +55,7 @@ def insert_events(
                 "data": dump_json(event.data, "data"),
             }
         )
-    if rows:
-        conn.execute(sa.insert(run_events), rows)
+    return rows
 
 
 def list_events(conn: Connection, run_id: str, after_id: int, limit: int) -> list[RunEvent]:
@@ -84,6 +97,37 @@ def transition(
         update_run(conn, run_id, update, row=row)
     insert_events(conn, run_id, events)
     return (run_from_row(get_run_row(conn, run_id)) if reread else None), True
+
+
+def transition_many(conn: Connection, decisions: Sequence[tuple[str, Decide]]) -> int:
+    """``transition`` for many runs in one transaction, in bulk: their rows read (and locked)
+    a few hundred at a time, the updates written with one executemany per set of columns and
+    the events with one insert. A run that does not exist is skipped. How many changed."""
+    changed = 0
+    for start in range(0, len(decisions), 500):
+        part = decisions[start : start + 500]
+        ids = sorted({run_id for run_id, _ in part})  # one lock order: no deadlock between writers
+        stmt = sa.select(runs).where(runs.c.id.in_(ids)).order_by(runs.c.id).with_for_update()
+        rows: dict[str, Mapping[Any, Any]] = {m["id"]: m for m in conn.execute(stmt).mappings()}
+        updates: list[tuple[str, dict[str, Any]]] = []
+        new_events: list[dict[str, Any]] = []
+        for run_id, decide in part:
+            row = rows.get(run_id)
+            if row is None:
+                continue
+            update, events = decide(run_from_row(row))
+            if update is None and not events:
+                continue
+            if update is not None:
+                values = update_values(conn, run_id, update, row)
+                updates.append((run_id, values))
+                rows[run_id] = {**row, **values}  # a second decision for it sees the first
+            new_events += event_rows(run_id, events)
+            changed += 1
+        update_runs(conn, updates)
+        if new_events:
+            conn.execute(sa.insert(run_events), new_events)
+    return changed
 
 
 def slurm_tracked(conn: Connection, limit: int | None) -> list[Run]:

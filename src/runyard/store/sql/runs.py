@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import fields
 from typing import Any
 
@@ -193,6 +194,14 @@ def run_from_row(m: Mapping[Any, Any], metrics: dict[str, MetricSummary] | None 
     )
 
 
+def get_runs(conn: Connection, run_ids: Sequence[str]) -> list[Run]:
+    found: dict[str, Run] = {}
+    for part in chunked(list(dict.fromkeys(run_ids))):
+        for m in conn.execute(sa.select(runs).where(runs.c.id.in_(part))).mappings():
+            found[m["id"]] = run_from_row(m)
+    return [found[run_id] for run_id in run_ids if run_id in found]
+
+
 def get_run_row(conn: Connection, run_id: str, *, for_update: bool = False) -> RowMapping:
     stmt = sa.select(runs).where(runs.c.id == run_id)
     if for_update:
@@ -262,12 +271,61 @@ def insert_run(
     With ``if_missing`` an existing id is not an error: nothing is written and ``inserted``
     is False (safe against a concurrent insert of the same id on PostgreSQL).
     """
+    run_id, values, tags = run_values(db, conn, create)
+    if not db.insert_new(conn, runs, ("id",), values):
+        if if_missing:
+            return run_id, None
+        raise AlreadyExists(f"run {run_id!r} already exists", field="id")
+    _write_params(conn, run_id, {}, create.config)
+    _write_tags(conn, run_id, [], tags)
+    return run_id, values
+
+
+def insert_runs(db: Database, conn: Connection, creates: Sequence[RunCreate]) -> list[dict[str, Any]]:
+    """Insert many new runs (a sweep's trials) with a few statements: all or none; an id that
+    exists already, or twice in ``creates``, raises ``AlreadyExists``."""
+    experiments_seen: dict[str, tuple[str, str]] = {}
+    made = [run_values(db, conn, create, experiments_seen) for create in creates]
+    ids = [run_id for run_id, _, _ in made]
+    twice = next((run_id for run_id, n in Counter(ids).items() if n > 1), None)
+    if twice is not None:
+        raise AlreadyExists(f"run {twice!r} is given twice", field="id")
+    for part in chunked(ids):
+        taken = conn.execute(sa.select(runs.c.id).where(runs.c.id.in_(part)).limit(1)).first()
+        if taken is not None:
+            raise AlreadyExists(f"run {taken[0]!r} already exists", field="id")
+    if made:
+        conn.execute(sa.insert(runs), [values for _, values, _ in made])
+    params = [row for create, (run_id, _, _) in zip(creates, made, strict=True)
+              for row in _param_rows(run_id, flatten_config(create.config))]  # fmt: skip
+    if params:
+        conn.execute(sa.insert(run_params), params)
+    tag_rows = [{"run_id": run_id, "tag": tag} for run_id, _, tags in made for tag in tags]
+    if tag_rows:
+        conn.execute(sa.insert(run_tags), tag_rows)
+    return [values for _, values, _ in made]
+
+
+def run_values(
+    db: Database,
+    conn: Connection,
+    create: RunCreate,
+    experiments_seen: dict[str, tuple[str, str]] | None = None,
+) -> tuple[str, dict[str, Any], list[str]]:
+    """A new run's checked row values and tags (``experiments_seen`` caches the lookups)."""
     run_id = new_id() if create.id is None else check_run_id(create.id)
-    exp = conn.execute(
-        sa.select(experiments.c.id, experiments.c.project_id).where(experiments.c.id == create.experiment_id)
-    ).first()
+    exp = (experiments_seen or {}).get(create.experiment_id)
     if exp is None:
-        raise NotFound(f"experiment {create.experiment_id!r} not found", field="experiment_id")
+        found = conn.execute(
+            sa.select(experiments.c.id, experiments.c.project_id).where(
+                experiments.c.id == create.experiment_id
+            )
+        ).first()
+        if found is None:
+            raise NotFound(f"experiment {create.experiment_id!r} not found", field="experiment_id")
+        exp = (str(found[0]), str(found[1]))
+        if experiments_seen is not None:
+            experiments_seen[create.experiment_id] = exp
     status = _status(create.status)
     if not isinstance(create.config, Mapping):
         raise InvalidInput("config must be an object", field="config")
@@ -312,19 +370,40 @@ def insert_run(
         "slurm": dump_json(_slurm_details(create.slurm, "slurm"), "slurm"),
         "sweep_id": check_optional_text(create.sweep_id, "sweep_id", limit=32),
     }
-    if not db.insert_new(conn, runs, ("id",), values):
-        if if_missing:
-            return run_id, None
-        raise AlreadyExists(f"run {run_id!r} already exists", field="id")
-    _write_params(conn, run_id, {}, create.config)
-    _write_tags(conn, run_id, [], tags)
-    return run_id, values
+    return run_id, values, tags
 
 
 def update_run(conn: Connection, run_id: str, update: RunUpdate, *, row: RowMapping | None = None) -> None:
     """Apply a partial update (see ``RunUpdate``) to a run, locking its row."""
     if row is None:
         row = get_run_row(conn, run_id, for_update=True)
+    values = update_values(conn, run_id, update, row)
+    conn.execute(sa.update(runs).where(runs.c.id == run_id).values(**values))
+
+
+_UPDATE_BY_ID: dict[frozenset[str], Any] = {}
+
+
+def update_runs(conn: Connection, changes: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    """Write ``update_values`` results of many runs: one executemany per set of columns."""
+    groups: dict[frozenset[str], list[dict[str, Any]]] = {}
+    for run_id, values in changes:
+        groups.setdefault(frozenset(values), []).append({"_run_id": run_id, **values})
+    for columns, rows in groups.items():
+        stmt = _UPDATE_BY_ID.get(columns)
+        if stmt is None:
+            stmt = (
+                sa.update(runs)
+                .where(runs.c.id == sa.bindparam("_run_id"))
+                .values({name: sa.bindparam(name) for name in sorted(columns)})
+            )
+            _UPDATE_BY_ID[columns] = stmt
+        conn.execute(stmt, rows)
+
+
+def update_values(conn: Connection, run_id: str, update: RunUpdate, row: Mapping[Any, Any]) -> dict[str, Any]:
+    """The checked column values of a partial update of the run in ``row`` (its params and tags
+    tables are written here; the runs row is the caller's to write)."""
     values: dict[str, Any] = {}
     simple = {f.name: getattr(update, f.name) for f in fields(update)}
     if simple["name"] is not None:
@@ -397,7 +476,7 @@ def update_run(conn: Connection, run_id: str, update: RunUpdate, *, row: RowMapp
     if status in TERMINAL_STATUSES and values.get("ended_at", row["ended_at"]) is None:
         values["ended_at"] = at
     values["updated_at"] = at
-    conn.execute(sa.update(runs).where(runs.c.id == run_id).values(**values))
+    return values
 
 
 def _slurm_details(value: Any, field: str) -> dict[str, Any]:

@@ -35,7 +35,7 @@ from runyard.entities import (
     SweepJob,
     User,
 )
-from runyard.errors import InvalidInput, NotFound
+from runyard.errors import InvalidInput
 from runyard.lifecycle import NewEvent
 from runyard.store.base import SchemaState, Store
 from runyard.store.sql import artifacts as artifacts_sql
@@ -192,19 +192,18 @@ class SqlStore(Store):
             return runs_sql.run_from_row(values)
 
     def create_runs(self, runs: list[RunCreate]) -> list[Run]:
-        created = []
         with self._db.write() as conn:
-            for run in runs:
-                _, values = runs_sql.insert_run(self._db, conn, run)
-                assert values is not None
-                created.append(runs_sql.run_from_row(values))
-        return created
+            return [runs_sql.run_from_row(values) for values in runs_sql.insert_runs(self._db, conn, runs)]
 
     def get_run(self, run_id: str, *, with_metrics: bool = True) -> Run:
         with self._db.read() as conn:
             row = runs_sql.get_run_row(conn, run_id)
             metrics = load_summaries(conn, [run_id])[run_id] if with_metrics else None
             return runs_sql.run_from_row(row, metrics)
+
+    def get_runs(self, run_ids: Sequence[str]) -> list[Run]:
+        with self._db.read() as conn:
+            return runs_sql.get_runs(conn, run_ids)
 
     def find_runs_by_slurm_job(self, slurm_job_id: str) -> list[Run]:
         with self._db.read() as conn:
@@ -234,14 +233,8 @@ class SqlStore(Store):
     def transition_runs(
         self, decisions: Sequence[tuple[str, Callable[[Run], tuple[RunUpdate | None, list[NewEvent]]]]]
     ) -> int:
-        changed = 0
         with self._db.write() as conn:
-            for run_id, decide in decisions:
-                try:
-                    changed += events_sql.transition(conn, run_id, decide, reread=False)[1]
-                except NotFound:
-                    continue
-        return changed
+            return events_sql.transition_many(conn, decisions)
 
     def record_events(self, run_id: str, events: list[NewEvent]) -> None:
         with self._db.write() as conn:
