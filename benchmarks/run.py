@@ -1,4 +1,4 @@
-"""Runyard's benchmark runner (`make bench`): prints the figures issue 2 names, as a table.
+"""Runyard's benchmark runner (`make bench`): prints the figures the issues name, as a table.
 
     .venv/bin/python benchmarks/run.py [--quick] [--no-postgres]
 
@@ -337,6 +337,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run, not the figures)")
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--no-ui", action="store_true", help="skip the web UI rows (headless Chromium)")
+    parser.add_argument("--no-slurm", action="store_true", help="skip the sweep row (the dev cluster)")
     args = parser.parse_args()
     rows: list[tuple[str, str, str]] = []
     p50, p99 = bench_log_call()
@@ -365,6 +366,10 @@ def main() -> int:
             TARGETS["watcher"],
         )
     )
+    if not args.no_slurm:
+        from benchmarks.sweep_bench import bench_sweep_submit
+
+        rows += bench_sweep_submit(1000, reps=2)
     if not args.no_ui:
         from benchmarks.ui_bench import bench_ui
 

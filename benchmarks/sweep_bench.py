@@ -117,7 +117,7 @@ def bench_sweep_submit(trials: int = 1000, reps: int = 3) -> list[tuple[str, str
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=1000)
-    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--reps", type=int, default=2)
     args = parser.parse_args()
     for name, value, target in bench_sweep_submit(args.trials, args.reps):
         print(json.dumps({"benchmark": name, "measured": value, "target": target}))

@@ -21,6 +21,7 @@ from runyard.server.deps import CurrentUser, ExecutorDep, StoreDep
 from runyard.server.events import publish_runs, publish_safely
 from runyard.server.jsonio import JsonResponse
 from runyard.server.routes.cluster import snapshot_cache
+from runyard.server.routes.launch import wake_watcher
 from runyard.server.slurm_schemas import EfficiencyRead, JobActionRead
 from runyard.slurm.efficiency import efficiency_report
 from runyard.slurm.executor import Executor
@@ -65,9 +66,7 @@ def _act(
     )
     publish_safely(publish_runs, request.app.state.events, store, [run.id])
     snapshot_cache(request).invalidate()
-    watcher = getattr(request.app.state, "watcher", None)
-    if watcher is not None:
-        watcher.wake()  # it records the state Slurm now reports
+    wake_watcher(request)  # it records the state Slurm now reports
     return JsonResponse({"run_id": run.id, "job_id": job_id, "action": action, "message": message})
 
 

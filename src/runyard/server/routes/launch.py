@@ -223,6 +223,13 @@ def _dependency(store: Store, after: list[str]) -> str | None:
 # --------------------------------------------------------------------------- the launch
 
 
+def wake_watcher(request: Request) -> None:
+    """Ask Slurm about the new jobs now rather than at the next poll."""
+    watcher = getattr(request.app.state, "watcher", None)
+    if watcher is not None:
+        watcher.wake()
+
+
 def _run_creates(
     body: LaunchBody,
     plan: LaunchPlan,
@@ -387,10 +394,12 @@ def submit_job(
     script: str | None = None,
     max_restarts: int = 5,
     trials: Trials | None = None,
+    wake: bool = True,
 ) -> dict[str, Any]:
     """Create the runs of a checked plan (``creates(ids, experiment_id)``), mint the job's key,
     submit, and record the job on each run; the ``LaunchOut`` document. ``trials``: a sweep's
-    array, whose tasks run their own argv."""
+    array, whose tasks run their own argv. ``wake``: wake the watcher now (else the caller
+    does, once it has written what it still has to: the watcher's cycle competes for the lock)."""
     tasks = plan.task_ids
     ids = [array_run_id(base_id, task) for task in tasks] if tasks is not None else [base_id]
     url = settings.public_url or str(request.base_url).rstrip("/")
@@ -451,9 +460,8 @@ def submit_job(
     store.transition_runs(decisions)  # one transaction for every task of an array
     publish_safely(publish_runs, request.app.state.events, store, ids)
     snapshot_cache(request).invalidate()  # the queue has a new job: the next cluster view asks Slurm
-    watcher = getattr(request.app.state, "watcher", None)
-    if watcher is not None:
-        watcher.wake()
+    if wake:
+        wake_watcher(request)
     out = {
         "job_id": job_id,
         "executor": executor.kind,

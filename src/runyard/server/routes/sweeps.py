@@ -43,7 +43,7 @@ from runyard.errors import Forbidden, InvalidInput
 from runyard.server.deps import CurrentUser, ExecutorDep, SettingsDep, StoreDep
 from runyard.server.events import publish_runs, publish_safely
 from runyard.server.jsonio import JsonResponse
-from runyard.server.routes.launch import RESERVED_ENV, submit_job
+from runyard.server.routes.launch import RESERVED_ENV, submit_job, wake_watcher
 from runyard.server.sweeps import (
     ImportanceCache,
     SpecCache,
@@ -255,9 +255,23 @@ def _submit_trials(
         output_dir=where.output_dir,
         max_restarts=spec.max_restarts if spec.max_restarts is not None else 5,
         trials=Trials(argv=argv, ask=adaptive),
+        wake=False,
     )
-    store.add_sweep_job(sweep.id, SweepJob(out["job_id"], base_id, first, count, time.time()))
+    submitted = store.add_sweep_job(sweep.id, SweepJob(out["job_id"], base_id, first, count, time.time()))
+    wake_watcher(request)
+    out["sweep"] = submitted
     return out
+
+
+def _submitted_json(request: Request, sweep: Sweep, out: dict[str, Any]) -> dict[str, Any]:
+    """The answer to a submission: the sweep's summary as it stands (the new trials queued),
+    without reading a thousand runs back."""
+    spec = _specs(request).get(sweep)
+    summary = sweep_json(sweep, spec, [])
+    summary["state"] = "running"
+    summary["counts"]["queued"] = len(out["run_ids"])
+    summary.update(job_id=out["job_id"], run_ids=out["run_ids"])
+    return summary
 
 
 @router.post(
@@ -316,10 +330,7 @@ def create_sweep(
     out = _submit_trials(
         request, store, settings, executor, user, sweep=sweep, spec=spec, where=where, first=0, count=count
     )
-    detail = _detail(request, store, store.get_sweep(sweep.id), detail=False)
-    detail["job_id"] = out["job_id"]
-    detail["run_ids"] = out["run_ids"]
-    return JsonResponse(detail, status_code=status.HTTP_201_CREATED)
+    return JsonResponse(_submitted_json(request, out["sweep"], out), status_code=status.HTTP_201_CREATED)
 
 
 @router.get("/api/v1/sweeps", summary="An experiment's sweeps, newest first, with their progress")
@@ -355,9 +366,7 @@ def cancel_sweep(
             executor.cancel(job.job_id)
         except Exception as exc:  # already ended: nothing to cancel
             errors.append(f"{job.job_id}: {exc}")
-    watcher = getattr(request.app.state, "watcher", None)
-    if watcher is not None:
-        watcher.wake()
+    wake_watcher(request)
     out = _detail(request, store, sweep, detail=False)
     out["cancel_errors"] = errors
     return JsonResponse(out)
@@ -404,9 +413,8 @@ def extend_sweep(
         first=sweep.trial_count,
         count=body.count,
     )
-    detail = _detail(request, store, store.get_sweep(sweep_id), detail=False)
-    detail["job_id"] = out["job_id"]
-    detail["run_ids"] = out["run_ids"]
+    detail = _detail(request, store, out["sweep"], detail=False)  # earlier trials: read their state
+    detail.update(job_id=out["job_id"], run_ids=out["run_ids"])
     return JsonResponse(detail, status_code=status.HTTP_201_CREATED)
 
 
@@ -621,7 +629,5 @@ def cancel_pipeline(
         if step.job_id and run is not None and run.status in ACTIVE_STATUSES:
             with contextlib.suppress(Exception):
                 executor.cancel(step.job_id)
-    watcher = getattr(request.app.state, "watcher", None)
-    if watcher is not None:
-        watcher.wake()
+    wake_watcher(request)
     return JsonResponse(pipeline_json(pipeline, runs))
