@@ -387,7 +387,7 @@ class SweepSupervisor:
         self.executor = executor
         self.bus = bus
         self.specs = specs
-        self._queue: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[str, frozenset[str]] | None] = queue.SimpleQueue()
         self._sweep_of: dict[str, str | None] = {}  # run id -> sweep id (None: not a trial)
         self._done_series: dict[tuple[str, str], dict[int, float]] = {}  # ended trials' series
         self._thread: threading.Thread | None = None
@@ -396,7 +396,8 @@ class SweepSupervisor:
     # -- the bus side: cheap, never blocks --------------------------------------------------
     def on_event(self, kind: str, data: Mapping[str, Any]) -> None:
         if kind == "metrics" and isinstance(data.get("run_id"), str):
-            self._queue.put(data["run_id"])
+            keys = data.get("metrics")
+            self._queue.put((data["run_id"], frozenset(keys) if isinstance(keys, Mapping) else frozenset()))
 
     # -- the thread --------------------------------------------------------------------------
     def start(self) -> None:
@@ -415,19 +416,24 @@ class SweepSupervisor:
             first = self._queue.get()
             if first is None:
                 continue
-            dirty = {first}
-            while True:  # everything that queued meanwhile, judged once
+            dirty: dict[str, set[str]] = {first[0]: set(first[1])}
+            while True:  # everything that queued meanwhile, judged once per sweep
                 try:
                     more = self._queue.get_nowait()
                 except queue.Empty:
                     break
                 if more is not None:
-                    dirty.add(more)
-            for run_id in sorted(dirty):
+                    dirty.setdefault(more[0], set()).update(more[1])
+            by_sweep: dict[str, list[tuple[str, set[str]]]] = {}
+            for run_id, keys in dirty.items():
+                sweep_id = self._sweep_id(run_id)
+                if sweep_id is not None:
+                    by_sweep.setdefault(sweep_id, []).append((run_id, keys))
+            for sweep_id, items in by_sweep.items():
                 try:
-                    self.judge(run_id)
+                    self.judge_sweep(sweep_id, items)
                 except Exception:
-                    log.warning("sweeps: judging run %s failed", run_id, exc_info=True)
+                    log.warning("sweeps: judging trials of sweep %s failed", sweep_id, exc_info=True)
 
     def _sweep_id(self, run_id: str) -> str | None:
         if run_id not in self._sweep_of:
@@ -451,27 +457,39 @@ class SweepSupervisor:
             self._done_series[(run.id, key)] = points
         return points
 
-    def judge(self, run_id: str) -> _Pruned | None:
+    def judge(self, run_id: str) -> list[_Pruned]:
         """Stop ``run_id`` when its sweep's early-stop rule says so; what was decided."""
         sweep_id = self._sweep_id(run_id)
-        if sweep_id is None:
-            return None
+        return [] if sweep_id is None else self.judge_sweep(sweep_id, [(run_id, None)])
+
+    def judge_sweep(self, sweep_id: str, items: Sequence[tuple[str, set[str] | None]]) -> list[_Pruned]:
+        """Judge these trials of one sweep (run id, the metric keys that just arrived — None:
+        any) against the others, reading the sweep's trials once."""
         sweep = self.store.get_sweep(sweep_id)
         spec = self.specs.get(sweep)
         if spec.early_stop is None or spec.metric is None or sweep.cancelled_at is not None:
-            return None
+            return []
         key = spec.metric.name
+        wanted = {run_id for run_id, keys in items if keys is None or key in keys}
+        if not wanted:
+            return []  # other metrics arrived: nothing new to judge
         runs = self.store.sweep_runs(sweep_id, [key])
-        target = next((r for r in runs if r.id == run_id), None)
-        if target is None or target.status not in (RunStatus.RUNNING, RunStatus.REQUEUED):
-            return None
+        targets = [r for r in runs if r.id in wanted and r.status in (RunStatus.RUNNING, RunStatus.REQUEUED)]
+        if not targets:
+            return []
         series = {r.id: self._series(r, key) for r in runs if key in r.metrics}
         records = trial_records(spec, runs, series)
-        trial = next(r for r in records if r.run_id == run_id)
-        reason = prune_reason(spec, records, trial)
-        if reason is None:
-            return None
-        return self.prune(target, reason, step=max(trial.intermediate) if trial.intermediate else None)
+        by_id = {r.run_id: r for r in records}
+        decided = []
+        for target in targets:
+            trial = by_id[target.id]
+            reason = prune_reason(spec, records, trial)
+            if reason is not None:
+                step = max(trial.intermediate) if trial.intermediate else None
+                pruned = self.prune(target, reason, step=step)
+                if pruned is not None:
+                    decided.append(pruned)
+        return decided
 
     def prune(self, run: Run, reason: str, *, step: int | None = None) -> _Pruned | None:
         after, changed = self.store.transition_run(run.id, _prune(reason, time.time()))
