@@ -92,3 +92,23 @@ def assert_error(response, status: int, code: str, field: str | None = "__any__"
     if field != "__any__":
         assert body["error"]["field"] == field, body
     return body["error"]
+
+
+@pytest.fixture
+def launcher(
+    fast: Settings,
+    store: Store,
+    admin_key: str,
+    executor: LocalExecutor,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[TestClient]:
+    """An admin's client of an app that launches through ``executor``; its jobs are cancelled after."""
+    # the job's reporter cannot reach the in-process server: what it would send goes here
+    monkeypatch.setenv("RUNYARD_SPOOL_DIR", str(tmp_path / "spool"))
+    with TestClient(create_app(fast, store, executor=executor), raise_server_exceptions=False) as c:
+        c.headers["X-API-Key"] = admin_key
+        yield c
+    for job in executor.queue():
+        if job.state in ("PENDING", "RUNNING"):
+            executor.cancel(str(job.array_job_id or job.job_id))

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,22 +25,8 @@ TERMINAL = {"finished", "failed", "timeout", "cancelled", "oom", "node_fail"}
 
 
 @pytest.fixture
-def client(
-    fast: Settings,
-    store: Store,
-    admin_key: str,
-    executor: LocalExecutor,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[TestClient]:
-    # the job's reporter cannot reach the in-process server: what it would send goes here
-    monkeypatch.setenv("RUNYARD_SPOOL_DIR", str(tmp_path / "spool"))
-    with TestClient(create_app(fast, store, executor=executor), raise_server_exceptions=False) as c:
-        c.headers["X-API-Key"] = admin_key
-        yield c
-    for job in executor.queue():
-        if job.state in ("PENDING", "RUNNING"):
-            executor.cancel(str(job.array_job_id or job.job_id))
+def client(launcher: TestClient) -> TestClient:
+    return launcher
 
 
 @pytest.fixture

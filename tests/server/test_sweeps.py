@@ -6,15 +6,12 @@ may act on their sweeps. (The same on the real cluster: tests/e2e/test_sweeps_cl
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from runyard.config import Settings
-from runyard.server.app import create_app
 from runyard.slurm.local import LocalExecutor
 from runyard.store.base import Store
 from runyard.sweeps.spec import expand, parse_sweep
@@ -70,21 +67,8 @@ early_stop: {{rule: median, min_step: 2, min_trials: 2}}
 
 
 @pytest.fixture
-def client(
-    fast: Settings,
-    store: Store,
-    admin_key: str,
-    executor: LocalExecutor,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[TestClient]:
-    monkeypatch.setenv("RUNYARD_SPOOL_DIR", str(tmp_path / "spool"))
-    with TestClient(create_app(fast, store, executor=executor), raise_server_exceptions=False) as c:
-        c.headers["X-API-Key"] = admin_key
-        yield c
-    for job in executor.queue():
-        if job.state in ("PENDING", "RUNNING"):
-            executor.cancel(str(job.array_job_id or job.job_id))
+def client(launcher: TestClient) -> TestClient:
+    return launcher
 
 
 def _post(client: TestClient, spec: str, tmp_path: Path, **extra: Any) -> Any:

@@ -306,8 +306,9 @@ class ApiClient:
         return out
 
     # -- sweeps and pipelines (the server parses the YAML: the client stays stdlib only) -----
-    def _spec_body(
+    def _submit_spec(
         self,
+        path: str,
         spec: str,
         source: str,
         base_dir: str,
@@ -317,7 +318,8 @@ class ApiClient:
     ) -> dict[str, Any]:
         body = {"spec": spec, "source": source, "base_dir": base_dir, "dry_run": dry_run}
         body.update({k: v for k, v in (("project", project), ("experiment", experiment)) if v})
-        return body
+        out: dict[str, Any] = self._json("POST", path, json_body=body)
+        return out
 
     def create_sweep(
         self,
@@ -330,9 +332,7 @@ class ApiClient:
         dry_run: bool = False,
     ) -> dict[str, Any]:
         """Check the sweep spec (YAML text) and submit its trials as one job array."""
-        body = self._spec_body(spec, source, base_dir, project, experiment, dry_run)
-        out: dict[str, Any] = self._json("POST", "/api/v1/sweeps", json_body=body)
-        return out
+        return self._submit_spec("/api/v1/sweeps", spec, source, base_dir, project, experiment, dry_run)
 
     def get_sweep(self, sweep_id: str) -> dict[str, Any]:
         out: dict[str, Any] = self._json("GET", f"/api/v1/sweeps/{quote(sweep_id, safe='')}")
@@ -358,9 +358,7 @@ class ApiClient:
         dry_run: bool = False,
     ) -> dict[str, Any]:
         """Check the pipeline spec (YAML text) and submit its steps chained with --dependency."""
-        body = self._spec_body(spec, source, base_dir, project, experiment, dry_run)
-        out: dict[str, Any] = self._json("POST", "/api/v1/pipelines", json_body=body)
-        return out
+        return self._submit_spec("/api/v1/pipelines", spec, source, base_dir, project, experiment, dry_run)
 
     def get_pipeline(self, pipeline_id: str) -> dict[str, Any]:
         out: dict[str, Any] = self._json("GET", f"/api/v1/pipelines/{quote(pipeline_id, safe='')}")
