@@ -5,6 +5,7 @@ the step that will never run."""
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -145,3 +146,33 @@ def test_pipeline_page_shows_the_step_that_will_never_run(
     )
     expect(node.get_by_test_id("step-reason")).to_contain_text("never runs: train failed")
     screenshot(page, "pipeline")
+
+
+def test_launch_form_submits_a_grid_as_a_sweep(page: Any, ui: UI, tmp_path: Path) -> None:
+    page.goto(f"{ui.url}/launch")
+    page.get_by_label("Project").fill("browser")
+    page.get_by_label("Experiment", exact=True).fill("form-sweep")
+    page.get_by_label("Run name").fill("form-grid")
+    page.get_by_label("Command", exact=True).fill(f"{PY} {TRAIN} --epochs 2 --step-time 0.2")
+    page.get_by_label("Working directory").fill(str(tmp_path))
+    page.locator("select#lf-partition").select_option("debug", timeout=30_000)
+    page.get_by_label("Memory (GB)").fill("0.2")
+    page.get_by_label("Time limit").fill("5")
+    page.get_by_label("Sweep parameters").fill("lr = 0.1, 0.01\nbatch_size = 32, 64")
+    page.get_by_label("Tasks at once").fill("2")
+    page.get_by_label("Metric to optimise").fill("val/loss")
+    expect(page.get_by_test_id("launch-summary")).to_contain_text("A sweep of 4 trials")
+    page.get_by_role("button", name="Launch", exact=True).click()
+    page.wait_for_url(re.compile(r"/sweeps/[0-9a-f]+$"), timeout=30_000)
+    sweep_id = page.url.rsplit("/", 1)[1]
+    sweep = ui.call("GET", f"/api/v1/sweeps/{sweep_id}")
+    assert (sweep["method"], sweep["trial_count"], sweep["concurrency"]) == ("grid", 4, 2)
+    assert [t["params"] for t in sweep["trials"]] == [
+        {"lr": 0.1, "batch_size": 32},
+        {"lr": 0.1, "batch_size": 64},
+        {"lr": 0.01, "batch_size": 32},
+        {"lr": 0.01, "batch_size": 64},
+    ]
+    done = page.get_by_test_id("sweep-counts").locator("li[data-count=done] strong")
+    expect(done).to_have_text("4", timeout=240_000)
+    expect(page.get_by_test_id("best-trial")).to_contain_text("val/loss")

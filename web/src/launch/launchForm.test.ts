@@ -4,9 +4,13 @@ import type { ClusterNode, ClusterPartition } from "../cluster/cluster";
 import {
   arrayPreview,
   buildBody,
+  defaultSweepName,
   emptyForm,
   fieldForServerError,
+  fieldForSweepError,
+  formatParam,
   joinArgs,
+  MAX_SWEEP_TRIALS,
   minutesInWords,
   parseAfter,
   parseArraySpec,
@@ -19,9 +23,14 @@ import {
   quoteArg,
   resourceWarnings,
   slurmTime,
+  specText,
   splitArgs,
+  sweepErrorText,
+  sweepRequest,
+  sweepSpec,
   sweepText,
-  SWEEP_ENV,
+  trialArgv,
+  usesPlaceholders,
   type LaunchForm,
 } from "./launchForm";
 
@@ -162,7 +171,7 @@ describe("array specs", () => {
 });
 
 describe("sweeps", () => {
-  it("expands the grid, first key slowest", () => {
+  it("expands the grid, last key fastest (the server's order)", () => {
     const r = parseSweep("lr = 0.1, 0.01\n# comment\n\nopt = adam, sgd\nflag = true");
     expect(r.ok).toBe(true);
     if (!r.ok || !r.value) return;
@@ -187,11 +196,32 @@ describe("sweeps", () => {
     expect(parseSweep("lr = ").ok).toBe(false);
     expect(parseSweep("lr = 1\nlr = 2").ok).toBe(false);
     expect(parseSweep("a b = 1").ok).toBe(false);
-    expect(parseSweep(`a = ${Array.from({ length: 40 }, (_, i) => i).join(",")}\nb = ${Array.from({ length: 30 }, (_, i) => i).join(",")}`).ok).toBe(false);
+    expect(parseSweep("1lr = 1").ok).toBe(false);
+    expect(parseSweep(`${"x".repeat(101)} = 1`).ok).toBe(false);
+    expect(parseSweep(`${"x".repeat(100)} = 1`).ok).toBe(true);
+  });
+
+  it("follows the server's value rules", () => {
+    const nul = parseSweep("a = 1, null");
+    expect(!nul.ok && nul.error).toMatch(/null is not a parameter value/);
+    expect(parseSweep('a = 1, "null"').ok).toBe(true);
+    const dup = parseSweep("a = 0.1, 0.10");
+    expect(!dup.ok && dup.error).toMatch(/line 1: a lists 0.1 twice/);
+    expect(parseSweep('a = 1, "1"').ok).toBe(true); // a number and a string differ
+    expect(parseSweep("a = 1e999").ok).toBe(false);
+  });
+
+  it("allows up to 10,000 combinations", () => {
+    const values = (n: number) => Array.from({ length: n }, (_, i) => i).join(",");
+    expect(MAX_SWEEP_TRIALS).toBe(10_000);
+    const ok = parseSweep(`a = ${values(100)}\nb = ${values(100)}`);
+    expect(ok.ok && ok.value?.tasks.length).toBe(10_000);
+    const over = parseSweep(`a = ${values(100)}\nb = ${values(101)}`);
+    expect(!over.ok && over.error).toMatch(/100 × 101 = 10,100 combinations: a grid has at most 10,000/);
   });
 
   it("writes the grid back as lines", () => {
-    const grid = { lr: [0.1, 0.01], opt: ["adam", "a,b", "0.5"], on: [true] };
+    const grid = { lr: [0.1, 0.01], opt: ["adam", "a,b", "0.5", "null", " pad"], on: [true] };
     const text = sweepText(grid);
     const again = parseSweep(text);
     expect(again.ok && again.value?.grid).toEqual(grid);
@@ -297,6 +327,148 @@ describe("warnings against the partitions", () => {
   });
 });
 
+describe("sweep spec", () => {
+  it("formats values as the server writes them", () => {
+    expect(formatParam("a b")).toBe("a b");
+    expect(formatParam(true)).toBe("true");
+    expect(formatParam(32)).toBe("32");
+    expect(formatParam(0.1)).toBe("0.1");
+    expect(formatParam(0.0001)).toBe("0.0001");
+    expect(formatParam(0.00001)).toBe("1e-05");
+    expect(formatParam(-2.5e-7)).toBe("-2.5e-07");
+    expect(formatParam(1e21)).toBe("1e+21");
+  });
+
+  it("builds each trial's argv like the server", () => {
+    expect(trialArgv(["python", "train.py"], ["lr", "bs"], { lr: 0.1, bs: 32 })).toEqual(["python", "train.py", "--lr=0.1", "--bs=32"]);
+    expect(usesPlaceholders(["python", "--lr={lr}"], ["lr"])).toBe(true);
+    expect(usesPlaceholders(["echo", "{{lr}}", "{other}"], ["lr"])).toBe(false);
+    expect(trialArgv(["python", "--lr={lr}", "{{x}}"], ["lr"], { lr: 1e-5 })).toEqual(["python", "--lr=1e-05", "{x}"]);
+  });
+
+  it("names a sweep from its script", () => {
+    expect(defaultSweepName(["/venv/bin/python", "/w/examples/train.py", "--epochs", "2"])).toBe("train-sweep");
+    expect(defaultSweepName(["python", "-u", "my train.py"])).toBe("my-train-sweep");
+    expect(defaultSweepName(["./run"])).toBe("run-sweep");
+    expect(defaultSweepName(["!!!"])).toBe("grid-sweep");
+    expect(defaultSweepName([`${"a".repeat(100)}.py`]).length).toBeLessThanOrEqual(64);
+  });
+
+  it("builds the spec from the form", () => {
+    const { body, sweep, errors } = buildBody(
+      form({
+        name: "lr-grid",
+        command: "/venv/bin/python train.py --epochs 2",
+        sweep: "lr = 0.1, 0.01\nbatch_size = 32, 64, 128\nopt = adam",
+        sweepThrottle: "2",
+        sweepMetric: "val/loss",
+        sweepGoal: "maximize",
+        partition: "debug",
+        memGb: "0.2",
+        time: "5",
+        env: "A=1",
+        tags: "x, y",
+        requeue: false,
+        maxRestarts: "2",
+        outputDir: "logs",
+        account: "acct",
+      }),
+    );
+    expect(errors).toEqual({});
+    expect(body).toBeNull();
+    expect(sweep).toEqual({
+      name: "lr-grid",
+      project: "p",
+      experiment: "e",
+      command: ["/venv/bin/python", "train.py", "--epochs", "2"],
+      workdir: "/tmp",
+      output_dir: "logs",
+      method: "grid",
+      parameters: { lr: [0.1, 0.01], batch_size: [32, 64, 128], opt: ["adam"] },
+      concurrency: 2,
+      metric: { name: "val/loss", goal: "maximize" },
+      resources: { partition: "debug", mem_gb: 0.2, time_limit_min: 5, account: "acct" },
+      env: { A: "1" },
+      tags: ["x", "y"],
+      requeue: false,
+      max_restarts: 2,
+    });
+    // parameters keep the order written (it is the order of the --name=value arguments)
+    expect(Object.keys(sweep!.parameters)).toEqual(["lr", "batch_size", "opt"]);
+  });
+
+  it("leaves out what is not given", () => {
+    const { sweep } = buildBody(form({ sweep: "a = 1, 2", sweepGoal: "maximize" }));
+    expect(sweep).toEqual({
+      name: "train-sweep",
+      project: "p",
+      experiment: "e",
+      command: ["python", "train.py"],
+      workdir: "/tmp",
+      method: "grid",
+      parameters: { a: [1, 2] },
+      requeue: true,
+      max_restarts: 5,
+    });
+  });
+
+  it("is the request body of POST /api/v1/sweeps, as JSON (which is YAML)", () => {
+    const { body } = buildBody(form({ name: "n", env: "X=caf\u00e9 \u0085 \u009f", tags: "\u{1F600}" }));
+    const spec = sweepSpec(body!, { keys: ["lr"], grid: { lr: [0.1, "a\"b"] }, tasks: [] }, { concurrency: 3 });
+    const req = sweepRequest(spec);
+    expect(req.source).toBe("launch form");
+    expect(req.base_dir).toBe("/tmp");
+    expect(JSON.parse(req.spec)).toEqual(spec);
+    expect(req.spec).toBe(specText(spec));
+    // C1 controls are escaped (YAML refuses them raw); other text stays as it is
+    expect(req.spec).toContain("\\u0085");
+    expect(req.spec).toContain("\\u009f");
+    expect(req.spec).toContain("café");
+    expect(req.spec).toContain("\u{1F600}");
+    expect(/[\u007f-\u009f]/.test(req.spec)).toBe(false);
+  });
+
+  it("refuses what a sweep cannot do", () => {
+    const e = (f: Partial<LaunchForm>) => buildBody(form({ sweep: "a = 1, 2", ...f })).errors;
+    expect(e({ array: "0-3" }).array).toBeTruthy();
+    expect(e({ after: "123" }).after).toBeTruthy();
+    expect(e({ config: '{"a": 1}' }).config).toBeTruthy();
+    expect(e({ signalBeforeEnd: "60" }).signalBeforeEnd).toBeTruthy();
+    expect(e({ mode: "script", script: "#!/bin/bash\nhostname" }).sweep).toMatch(/not a script/);
+    expect(e({ sweepThrottle: "0" }).sweepThrottle).toBeTruthy();
+    expect(e({ sweepThrottle: "10001" }).sweepThrottle).toBeTruthy();
+    expect(e({ sweepMetric: "a\u0007b" }).sweepMetric).toBeTruthy();
+    expect(e({ sweepMetric: "x".repeat(251) }).sweepMetric).toBeTruthy();
+    expect(e({ env: "RUNYARD_SWEEP_ID=x" }).env).toBeTruthy();
+    expect(e({ name: "has space" }).name).toBeTruthy();
+    // without a sweep the sweep-only fields are ignored and the plain launch is unchanged
+    const plain = buildBody(form({ sweepThrottle: "x", sweepMetric: "m" }));
+    expect(plain.errors).toEqual({});
+    expect(plain.sweep).toBeNull();
+    expect(plain.body?.command).toEqual(["python", "train.py"]);
+  });
+
+  it("maps the server's errors to fields", () => {
+    expect(fieldForSweepError("parameters.lr[1]")).toBe("sweep");
+    expect(fieldForSweepError("concurrency")).toBe("sweepThrottle");
+    expect(fieldForSweepError("metric.name")).toBe("sweepMetric");
+    expect(fieldForSweepError("env.RUNYARD_RUN_ID")).toBe("env");
+    expect(fieldForSweepError("command[0]")).toBe("command");
+    expect(fieldForSweepError("resources.partition")).toBe("partition");
+    expect(fieldForSweepError("resources.mem_gb")).toBe("memGb");
+    expect(fieldForSweepError("resources.time_limit_min")).toBe("time");
+    expect(fieldForSweepError("workdir")).toBe("workdir");
+    expect(fieldForSweepError("base_dir")).toBe("workdir");
+    expect(fieldForSweepError("name")).toBe("name");
+    expect(fieldForSweepError("tags[2]")).toBe("tags");
+    expect(fieldForSweepError(null)).toBeNull();
+    expect(sweepErrorText("launch form line 1: parameters.lr[1]: duplicate value 0.1 (also item 0)")).toBe(
+      "parameters.lr[1]: duplicate value 0.1 (also item 0)",
+    );
+    expect(sweepErrorText("workdir '/x' is not an existing directory on the server")).toBe("workdir '/x' is not an existing directory on the server");
+  });
+});
+
 describe("buildBody", () => {
   it("builds the POST body", () => {
     const { body, errors } = buildBody(
@@ -363,16 +535,6 @@ describe("buildBody", () => {
     expect(body && "command" in body).toBe(false);
   });
 
-  it("turns a sweep into an array, config.sweep and the per-task env", () => {
-    const { body, errors } = buildBody(form({ sweep: "lr = 0.1, 0.01\nbs = 32, 64, 128", sweepThrottle: "2" }));
-    expect(errors).toEqual({});
-    expect(body?.array).toBe("0-5%2");
-    expect(body?.config).toEqual({ sweep: { lr: [0.1, 0.01], bs: [32, 64, 128] } });
-    const tasks = JSON.parse(body!.env[SWEEP_ENV]);
-    expect(tasks).toHaveLength(6);
-    expect(tasks[4]).toEqual({ lr: 0.01, bs: 64 });
-  });
-
   it("collects errors by field", () => {
     const { body, errors } = buildBody(
       form({
@@ -395,8 +557,6 @@ describe("buildBody", () => {
     );
     expect(buildBody(form({ command: "  " })).errors.command).toBeTruthy();
     expect(buildBody(form({ workdir: "" })).errors.workdir).toBeTruthy();
-    expect(buildBody(form({ sweep: "a = 1, 2", array: "0-3" })).errors.array).toBeTruthy();
-    expect(buildBody(form({ sweep: "a = 1, 2", config: '{"sweep": 1}' })).errors.config).toBeTruthy();
   });
 });
 
@@ -418,7 +578,7 @@ describe("prefill from a run", () => {
   it("fills the form from a launched run", () => {
     const run = {
       name: "train[3]",
-      config: { lr: 0.1, seed: 7, sweep: { lr: [0.1, 0.01], opt: ["adam"] } },
+      config: { lr: 0.1, seed: 7 },
       tags: ["a", "b"],
       slurm_partition: "gpu",
       slurm: {
@@ -443,16 +603,40 @@ describe("prefill from a run", () => {
     expect(f.time).toBe("1:30:00");
     expect(f.workdir).toBe("/work/x");
     expect(f.requeue).toBe(false);
-    expect(f.sweep).toBe("lr = 0.1, 0.01\nopt = adam");
-    expect(f.sweepThrottle).toBe("1");
-    expect(f.array).toBe("");
-    expect(JSON.parse(f.config)).toEqual({ seed: 7 }); // the task's own lr came from the sweep
+    expect(f.sweep).toBe("");
+    expect(f.array).toBe("0-1%1");
+    expect(JSON.parse(f.config)).toEqual({ lr: 0.1, seed: 7 });
     expect(f.tags).toBe("a, b");
     // and it builds the same request again
     const { body } = buildBody(f);
     expect(body?.command).toEqual(run.slurm.command);
     expect(body?.array).toBe("0-1%1");
     expect(body?.resources.time_limit_min).toBe(90);
+  });
+
+  it("relaunches one trial of a sweep alone", () => {
+    const run = {
+      name: "lr-grid[2]",
+      config: { lr: 0.01, batch_size: 32 },
+      tags: ["sweep"],
+      slurm: {
+        command: ["python", "train.py", "--lr=0.01", "--batch_size=32"],
+        requested: { partition: "debug" },
+        workdir: "/w",
+        array: "0-3%2",
+        sweep: { id: "abcdef0123456789", index: 2 },
+      },
+    };
+    const { form: f, notes } = prefillFromRun(run, { project: "p", experiment: "e" });
+    expect(f.name).toBe("lr-grid");
+    expect(argv(f.command)).toEqual(run.slurm.command);
+    expect(f.array).toBe("");
+    expect(f.sweep).toBe("");
+    expect(JSON.parse(f.config)).toEqual({ lr: 0.01, batch_size: 32 });
+    expect(notes[0]).toMatch(/trial 2 of sweep abcdef01/);
+    const { body, sweep } = buildBody(f);
+    expect(sweep).toBeNull();
+    expect(body?.array).toBeUndefined();
   });
 
   it("notes what it cannot know", () => {

@@ -201,27 +201,38 @@ export function arrayPreview(info: ArrayInfo): string {
 
 // --------------------------------------------------------------------------- sweep
 
-export const SWEEP_ENV = "SWEEP_TASKS";
-export const MAX_SWEEP_TASKS = 1000;
+/** A grid has at most this many trials (the server's limit: one Slurm array). */
+export const MAX_SWEEP_TRIALS = 10_000;
+const PARAM_RE = /^[A-Za-z_][A-Za-z0-9_.-]{0,99}$/;
+
+/** What a sweep parameter may take (the server refuses null, lists and mappings). */
+export type ParamValue = string | number | boolean;
 
 export interface Sweep {
   keys: string[];
-  grid: Record<string, unknown[]>;
-  /** One entry per array task: task i takes tasks[i]. First key varies slowest. */
-  tasks: Record<string, unknown>[];
+  grid: Record<string, ParamValue[]>;
+  /** Every combination, in the server's order: trial i takes tasks[i]; the last key varies fastest. */
+  tasks: Record<string, ParamValue>[];
 }
 
-function sweepValue(text: string): unknown {
+function sweepValue(text: string): Parsed<ParamValue> {
   const t = text.trim();
-  if (/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(t)) return Number(t);
-  if (t === "true" || t === "false" || t === "null" || t.startsWith('"')) {
+  if (/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/.test(t)) {
+    const n = Number(t);
+    if (!Number.isFinite(n)) return { ok: false, error: `${t} is too large a number` };
+    return { ok: true, value: n };
+  }
+  if (t === "true" || t === "false") return { ok: true, value: t === "true" };
+  if (t === "null") return { ok: false, error: 'null is not a parameter value (write "null" for the text)' };
+  if (t.startsWith('"')) {
     try {
-      return JSON.parse(t);
+      const v: unknown = JSON.parse(t);
+      if (typeof v === "string") return { ok: true, value: v };
     } catch {
-      return t;
+      // not a JSON string: kept as written
     }
   }
-  return t;
+  return { ok: true, value: t };
 }
 
 function splitValues(text: string): Parsed<string[]> {
@@ -241,10 +252,15 @@ function splitValues(text: string): Parsed<string[]> {
   return { ok: true, value: out };
 }
 
+function showValue(v: ParamValue): string {
+  return typeof v === "string" ? JSON.stringify(v) : String(v);
+}
+
 /** Lines "key = v1, v2, v3" (numbers, true/false and "quoted strings" keep their JSON type;
- * other words are strings) into the grid of every combination. Empty text: null (no sweep). */
+ * other words are strings) into the grid of every combination, with the server's rules
+ * (parameter names, no duplicate values, at most MAX_SWEEP_TRIALS). Empty text: null. */
 export function parseSweep(text: string): Parsed<Sweep | null> {
-  const grid: Record<string, unknown[]> = {};
+  const grid: Record<string, ParamValue[]> = {};
   const keys: string[] = [];
   const lines = text.split("\n");
   for (let n = 0; n < lines.length; n++) {
@@ -253,35 +269,169 @@ export function parseSweep(text: string): Parsed<Sweep | null> {
     const eq = line.indexOf("=");
     if (eq < 0) return { ok: false, error: `line ${n + 1}: write key = value, value, … (got "${line}")` };
     const key = line.slice(0, eq).trim();
-    if (!/^[A-Za-z_][\w.-]*$/.test(key)) return { ok: false, error: `line ${n + 1}: "${key}" is not a parameter name (letters, digits, _ . -)` };
+    if (!PARAM_RE.test(key)) {
+      return { ok: false, error: `line ${n + 1}: "${key}" is not a parameter name (a letter or _, then letters, digits, _ . -; at most 100)` };
+    }
     if (key in grid) return { ok: false, error: `line ${n + 1}: ${key} is given twice` };
     const parts = splitValues(line.slice(eq + 1));
     if (!parts.ok) return { ok: false, error: `line ${n + 1}: ${parts.error}` };
-    const values = parts.value.map((v) => v.trim()).filter((v) => v !== "");
-    if (values.length === 0) return { ok: false, error: `line ${n + 1}: ${key} has no values` };
-    grid[key] = values.map(sweepValue);
+    const words = parts.value.map((v) => v.trim()).filter((v) => v !== "");
+    if (words.length === 0) return { ok: false, error: `line ${n + 1}: ${key} has no values` };
+    const values: ParamValue[] = [];
+    const seen = new Set<string>();
+    for (const word of words) {
+      const v = sweepValue(word);
+      if (!v.ok) return { ok: false, error: `line ${n + 1}: ${v.error}` };
+      const id = `${typeof v.value}:${String(v.value)}`;
+      if (seen.has(id)) return { ok: false, error: `line ${n + 1}: ${key} lists ${showValue(v.value)} twice` };
+      seen.add(id);
+      values.push(v.value);
+    }
+    grid[key] = values;
     keys.push(key);
   }
   if (keys.length === 0) return { ok: true, value: null };
   let total = 1;
   for (const k of keys) total *= grid[k].length;
-  if (total > MAX_SWEEP_TASKS) {
-    return { ok: false, error: `${total.toLocaleString("en")} combinations: the sweep helper makes at most ${MAX_SWEEP_TASKS}` };
+  if (total > MAX_SWEEP_TRIALS) {
+    const shape = keys.map((k) => grid[k].length).join(" × ");
+    return {
+      ok: false,
+      error: `${shape} = ${total.toLocaleString("en")} combinations: a grid has at most ${MAX_SWEEP_TRIALS.toLocaleString("en")}`,
+    };
   }
-  let tasks: Record<string, unknown>[] = [{}];
+  let tasks: Record<string, ParamValue>[] = [{}];
   for (const k of keys) {
-    const next: Record<string, unknown>[] = [];
+    const next: Record<string, ParamValue>[] = [];
     for (const t of tasks) for (const v of grid[k]) next.push({ ...t, [k]: v });
     tasks = next;
   }
   return { ok: true, value: { keys, grid, tasks } };
 }
 
-/** The sweep's lines again, from a grid (for a relaunch). */
-export function sweepText(grid: Record<string, unknown[]>): string {
+/** The sweep's lines again, from a grid. */
+export function sweepText(grid: Record<string, ParamValue[]>): string {
   return Object.entries(grid)
-    .map(([k, values]) => `${k} = ${values.map((v) => (typeof v === "string" && !/[",]/.test(v) && sweepValue(v) === v ? v : JSON.stringify(v))).join(", ")}`)
+    .map(([k, values]) => {
+      const words = values.map((v) => {
+        if (typeof v !== "string") return String(v);
+        const back = sweepValue(v);
+        return /[",]/.test(v) || v.trim() !== v || !back.ok || back.value !== v ? JSON.stringify(v) : v;
+      });
+      return `${k} = ${words.join(", ")}`;
+    })
     .join("\n");
+}
+
+/** True when the command holds a {name} placeholder for one of the parameters: the server then
+ * puts each value there (args: template) instead of appending --name=value. */
+export function usesPlaceholders(command: readonly string[], keys: readonly string[]): boolean {
+  return command.some((item) => {
+    const plain = item.replace(/\{\{|\}\}/g, "");
+    return keys.some((k) => plain.includes(`{${k}}`));
+  });
+}
+
+/** A parameter value as the server writes it on the command line: strings as they are,
+ * true/false, whole numbers as digits, other numbers as Python's repr (0.001, 1e-05). */
+export function formatParam(v: ParamValue): string {
+  if (typeof v === "string") return v;
+  if (typeof v === "boolean") return v ? "true" : "false";
+  if (Number.isInteger(v) && Math.abs(v) < 1e21) return String(v);
+  const [mantissa, exp] = v.toExponential().split("e");
+  const e = Number(exp);
+  if (e >= -4 && e < 16) return String(v); // JS and Python agree on fixed notation here
+  return `${mantissa}e${e < 0 ? "-" : "+"}${String(Math.abs(e)).padStart(2, "0")}`;
+}
+
+/** The argv of one trial, as the server builds it (docs/sweeps.md "How parameters reach the
+ * command"): --name=value appended in parameter order, or {name} placeholders filled. */
+export function trialArgv(command: readonly string[], keys: readonly string[], params: Record<string, ParamValue>): string[] {
+  if (usesPlaceholders(command, keys)) {
+    return command.map((item) =>
+      item.replace(/\{\{|\}\}|\{([^{}]*)\}/g, (m, name: string | undefined) =>
+        m === "{{" ? "{" : m === "}}" ? "}" : name !== undefined && name in params ? formatParam(params[name]) : m,
+      ),
+    );
+  }
+  return [...command, ...keys.map((k) => `--${k}=${formatParam(params[k])}`)];
+}
+
+export type Goal = "minimize" | "maximize";
+
+/** The sweep spec POST /api/v1/sweeps reads (docs/sweeps.md), for a grid built from the form. */
+export interface SweepSpec {
+  name: string;
+  project: string;
+  experiment: string;
+  command: string[];
+  workdir: string;
+  output_dir?: string;
+  method: "grid";
+  parameters: Record<string, ParamValue[]>;
+  concurrency?: number;
+  metric?: { name: string; goal: Goal };
+  resources?: LaunchResources;
+  env?: Record<string, string>;
+  tags?: string[];
+  requeue?: boolean;
+  max_restarts?: number;
+}
+
+/** The body of POST /api/v1/sweeps. */
+export interface SweepRequest {
+  spec: string;
+  source: string;
+  base_dir: string;
+}
+
+export const SWEEP_SOURCE = "launch form";
+
+/** A default sweep name from the command: the script's name ("train" for python train.py
+ * --lr 1), else the program's, with "-sweep"; only the characters a Slurm job name allows. */
+export function defaultSweepName(command: readonly string[]): string {
+  const base = (w: string) => w.replace(/\/+$/, "").split("/").pop() ?? "";
+  const script = command.slice(1).find((w) => !w.startsWith("-") && /\.[A-Za-z0-9]+$/.test(base(w)));
+  let stem = script ? base(script).replace(/\.[A-Za-z0-9]+$/, "") : base(command[0] ?? "");
+  stem = stem.replace(/[^A-Za-z0-9_.+:@=-]+/g, "-").replace(/^-+|-+$/g, "");
+  return `${(stem || "grid").slice(0, 58)}-sweep`;
+}
+
+/** The spec object of a grid sweep from a checked launch body and the parsed sweep lines. */
+export function sweepSpec(
+  body: LaunchBody,
+  sweep: Sweep,
+  options: { concurrency?: number | null; metric?: { name: string; goal: Goal } | null } = {},
+): SweepSpec {
+  const command = body.command ?? [];
+  const spec: SweepSpec = {
+    name: body.name ?? defaultSweepName(command),
+    project: body.project,
+    experiment: body.experiment,
+    command: [...command],
+    workdir: body.workdir,
+    method: "grid",
+    parameters: Object.fromEntries(sweep.keys.map((k) => [k, [...sweep.grid[k]]])),
+  };
+  if (body.output_dir) spec.output_dir = body.output_dir;
+  if (options.concurrency != null) spec.concurrency = options.concurrency;
+  if (options.metric) spec.metric = { ...options.metric };
+  if (Object.keys(body.resources).length) spec.resources = { ...body.resources };
+  if (Object.keys(body.env).length) spec.env = { ...body.env };
+  if (body.tags.length) spec.tags = [...body.tags];
+  spec.requeue = body.requeue;
+  spec.max_restarts = body.max_restarts;
+  return spec;
+}
+
+/** The spec as YAML text: JSON (JSON is YAML), with the characters a YAML reader refuses raw
+ * (C1 controls, U+FFFE/U+FFFF) written as \u escapes. Everything outside strings is ASCII. */
+export function specText(spec: SweepSpec): string {
+  return JSON.stringify(spec).replace(/[\u007f-\u009f\ufffe\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
+export function sweepRequest(spec: SweepSpec): SweepRequest {
+  return { spec: specText(spec), source: SWEEP_SOURCE, base_dir: spec.workdir };
 }
 
 // --------------------------------------------------------------------------- other fields
@@ -294,6 +444,7 @@ export const RESERVED_ENV = new Set([
   "RUNYARD_ARRAY_BASE_ID",
   "RUNYARD_REQUEUE",
   "RUNYARD_MAX_RESTARTS",
+  "RUNYARD_SWEEP_ID",
   "TRACKER_API",
   "TRACKER_API_KEY",
 ]);
@@ -397,6 +548,8 @@ export interface LaunchForm {
   array: string;
   sweep: string;
   sweepThrottle: string;
+  sweepMetric: string;
+  sweepGoal: Goal;
   after: string;
   requeue: boolean;
   maxRestarts: string;
@@ -430,6 +583,8 @@ export function emptyForm(workdir = ""): LaunchForm {
     array: "",
     sweep: "",
     sweepThrottle: "",
+    sweepMetric: "",
+    sweepGoal: "minimize",
     after: "",
     requeue: true,
     maxRestarts: "5",
@@ -476,11 +631,15 @@ export interface LaunchBody {
 }
 
 export interface Built {
+  /** POST /api/v1/launch (no sweep). */
   body: LaunchBody | null;
+  /** POST /api/v1/sweeps (a sweep is given): the spec object; send sweepRequest(sweep). */
+  sweep: SweepSpec | null;
   errors: Partial<Record<FieldKey, string>>;
 }
 
-/** The request body, or the errors by field (nothing is sent while there are errors). */
+/** The request (a plain launch body, or a sweep spec when the sweep lines hold a parameter), or
+ * the errors by field (nothing is sent while there are errors). */
 export function buildBody(form: LaunchForm): Built {
   const errors: Partial<Record<FieldKey, string>> = {};
   const take = <T>(field: FieldKey, parsed: Parsed<T>): T | undefined => {
@@ -535,10 +694,19 @@ export function buildBody(form: LaunchForm): Built {
 
   const sweep = take("sweep", parseSweep(form.sweep));
   let array: string | undefined;
+  let concurrency: number | null | undefined;
+  let metric: { name: string; goal: Goal } | null = null;
   if (sweep) {
-    const throttle = take("sweepThrottle", parseInt_(form.sweepThrottle, 1, MAX_ARRAY_TASKS, "tasks at once"));
-    array = `0-${sweep.tasks.length - 1}${throttle ? `%${throttle}` : ""}`;
-    if (form.array.trim()) errors.array = "a sweep sets the array itself: clear this field or the sweep";
+    if (form.mode === "script") errors.sweep = "a sweep runs a command, not a script: switch to Command or clear the sweep";
+    concurrency = take("sweepThrottle", parseInt_(form.sweepThrottle, 1, MAX_SWEEP_TRIALS, "tasks at once"));
+    const metricName = form.sweepMetric.trim();
+    if (metricName.length > 250) errors.sweepMetric = "at most 250 characters";
+    else if (/[\u0000-\u001f\u007f-\u009f]/.test(metricName)) errors.sweepMetric = "no control characters";
+    else if (metricName) metric = { name: metricName, goal: form.sweepGoal === "maximize" ? "maximize" : "minimize" };
+    if (form.array.trim()) errors.array = "a sweep is one array itself: clear this field or the sweep";
+    if (form.after.trim()) errors.after = "a sweep cannot wait for other jobs: clear this field or the sweep";
+    if (form.config.trim()) errors.config = "a sweep's trials get their parameters as their config: clear this field (fixed values can go in the command)";
+    if (form.signalBeforeEnd.trim()) errors.signalBeforeEnd = "not available for a sweep: clear this field or the sweep";
   } else if (form.array.trim()) {
     if (take("array", parseArraySpec(form.array))) array = form.array.trim();
   }
@@ -549,19 +717,13 @@ export function buildBody(form: LaunchForm): Built {
   const env = take("env", parseEnv(form.env)) ?? {};
   const config = take("config", parseConfig(form.config)) ?? {};
   const tags = take("tags", parseTags(form.tags)) ?? [];
-  if (sweep) {
-    if (SWEEP_ENV in env) errors.env = `${SWEEP_ENV} is set by the sweep: remove it here`;
-    if ("sweep" in config) errors.config = 'the config already has a "sweep" key, which the sweep sets: remove one';
-    env[SWEEP_ENV] = JSON.stringify(sweep.tasks);
-    config.sweep = sweep.grid;
-  }
 
   const workdir = form.workdir.trim();
   if (!workdir) errors.workdir = "give the directory the job runs in (absolute, on the server)";
   else if (!workdir.startsWith("/")) errors.workdir = "the working directory must be an absolute path (starting with /)";
   const outputDir = form.outputDir.trim();
 
-  if (Object.keys(errors).length > 0) return { body: null, errors };
+  if (Object.keys(errors).length > 0) return { body: null, sweep: null, errors };
   const body: LaunchBody = {
     project,
     experiment,
@@ -580,7 +742,8 @@ export function buildBody(form: LaunchForm): Built {
   if (array) body.array = array;
   if (signal != null) body.signal_before_end_s = signal;
   if (outputDir) body.output_dir = outputDir;
-  return { body, errors };
+  if (sweep) return { body: null, sweep: sweepSpec(body, sweep, { concurrency, metric }), errors };
+  return { body, sweep: null, errors };
 }
 
 /** The form field a server error names ("resources.gpus_per_node", "after[0]", "workdir"). */
@@ -617,6 +780,32 @@ export function fieldForServerError(field: string | null | undefined, mode: Mode
     tags: "tags",
   };
   return map[base] ?? map[f.split(".")[0]] ?? null;
+}
+
+/** The form field a sweep spec error names ("parameters.lr[1]", "concurrency", "env.X",
+ * "command[0]", "resources.partition"); the sweep's own keys first, then as for a launch. */
+export function fieldForSweepError(field: string | null | undefined): FieldKey | null {
+  if (!field) return null;
+  const f = field.replace(/^body\./, "");
+  const head = f.split(/[.[]/)[0];
+  const own: Record<string, FieldKey> = {
+    parameters: "sweep",
+    method: "sweep",
+    concurrency: "sweepThrottle",
+    metric: "sweepMetric",
+    base_dir: "workdir",
+    spec: "sweep",
+  };
+  if (head in own) return own[head];
+  if (head === "resources" && f.startsWith("resources.mem")) return "memGb";
+  if (head === "resources" && f.startsWith("resources.time")) return "time";
+  return fieldForServerError(f, "command");
+}
+
+/** A sweep spec error's message without the "launch form line N: " prefix (the spec is made by
+ * the form: its lines mean nothing to the user). */
+export function sweepErrorText(message: string): string {
+  return message.replace(new RegExp(`^${SWEEP_SOURCE} line \\d+: `), "");
 }
 
 // --------------------------------------------------------------------------- warnings
@@ -770,20 +959,13 @@ export function prefillFromRun(
   if (typeof slurm.workdir === "string" && slurm.workdir) form.workdir = slurm.workdir;
   if (typeof slurm.requeue === "boolean") form.requeue = slurm.requeue;
   const config = { ...(run.config ?? {}) };
-  const grid = config.sweep;
-  const isGrid =
-    grid !== null &&
-    typeof grid === "object" &&
-    !Array.isArray(grid) &&
-    Object.values(grid as object).every((v) => Array.isArray(v) && v.length > 0);
-  if (isGrid && Object.keys(grid as object).length > 0) {
-    form.sweep = sweepText(grid as Record<string, unknown[]>);
-    delete config.sweep;
-    // a task records its own values at the top level: they come from the sweep, not the config
-    for (const key of Object.keys(grid as object)) delete config[key];
-    const array = typeof slurm.array === "string" ? slurm.array : "";
-    const throttle = /%(\d+)$/.exec(array);
-    if (throttle) form.sweepThrottle = throttle[1];
+  const sweep = slurm.sweep as { id?: unknown; index?: unknown } | undefined;
+  if (sweep && typeof sweep === "object" && typeof sweep.id === "string") {
+    // a sweep's trial: its command already holds its parameters; relaunch it alone
+    const which = typeof sweep.index === "number" ? `trial ${sweep.index}` : "a trial";
+    notes.push(
+      `This run was ${which} of sweep ${sweep.id.slice(0, 8)}: this relaunches that one trial as a plain job, its parameters already in the command and the config.`,
+    );
   } else if (typeof slurm.array === "string" && slurm.array) {
     form.array = slurm.array;
   }

@@ -1,4 +1,4 @@
-// Pieces of the launch form: the mode switch, the argv preview and the sweep's task table.
+// Pieces of the launch form: the mode switch, the argv preview and the sweep's trial table.
 import { useRef, type KeyboardEvent } from "react";
 
 import type { Mode, Sweep } from "./launchForm";
@@ -56,16 +56,17 @@ const SHOWN_TASKS = 50;
 
 export function SweepTable({ sweep }: { sweep: Sweep }) {
   const shown = sweep.tasks.slice(0, SHOWN_TASKS);
+  const n = sweep.tasks.length;
   return (
     <div className="lf-sweep-table">
       <table className="grid" data-testid="sweep-table">
         <caption className="lf-caption">
-          {sweep.tasks.length} task{sweep.tasks.length === 1 ? "" : "s"}, array 0-{sweep.tasks.length - 1}
+          {n} trial{n === 1 ? "" : "s"} (one Slurm array, one run each)
         </caption>
         <thead>
           <tr>
             <th scope="col" className="num">
-              Task
+              Trial
             </th>
             {sweep.keys.map((k) => (
               <th key={k} scope="col">
@@ -80,14 +81,14 @@ export function SweepTable({ sweep }: { sweep: Sweep }) {
               <td className="num">{i}</td>
               {sweep.keys.map((k) => (
                 <td key={k} className="mono">
-                  {typeof task[k] === "string" ? (task[k] as string) : JSON.stringify(task[k])}
+                  {String(task[k])}
                 </td>
               ))}
             </tr>
           ))}
         </tbody>
       </table>
-      {sweep.tasks.length > SHOWN_TASKS ? <p className="muted">… and {sweep.tasks.length - SHOWN_TASKS} more tasks.</p> : null}
+      {n > SHOWN_TASKS ? <p className="muted">… and {(n - SHOWN_TASKS).toLocaleString("en")} more trials.</p> : null}
     </div>
   );
 }

@@ -1,6 +1,7 @@
 // "Start experiment": launch a command (argv, no shell) or an sbatch script through the server
 // (POST /api/v1/launch), with resources in plain words, warnings against the partition's
-// limits, arrays and a parameter sweep helper. /launch?from=RUN_ID relaunches a run with edits.
+// limits and arrays; a grid of parameters becomes a sweep (POST /api/v1/sweeps, one trial per
+// combination) and the page goes to it. /launch?from=RUN_ID relaunches a run with edits.
 import { useEffect, useMemo, useState, type FormEvent } from "react";
 
 import { api, ApiError } from "../api";
@@ -14,6 +15,8 @@ import {
   effectivePartition,
   emptyForm,
   fieldForServerError,
+  fieldForSweepError,
+  joinArgs,
   minutesInWords,
   parseArraySpec,
   parseSweep,
@@ -22,8 +25,12 @@ import {
   resourceWarnings,
   slurmTime,
   splitArgs,
-  SWEEP_ENV,
+  sweepErrorText,
+  sweepRequest,
+  trialArgv,
+  usesPlaceholders,
   type FieldKey,
+  type Goal,
   type LaunchForm,
 } from "../launch/launchForm";
 import { ArgvPreview, ModeSwitch, SweepTable } from "../launch/parts";
@@ -37,6 +44,14 @@ interface LaunchOut {
   executor: string;
   run_ids: string[];
   array_task_ids: number[] | null;
+}
+
+interface SweepOut {
+  id: string;
+  name: string;
+  trial_count: number;
+  job_id: string;
+  run_ids: string[];
 }
 
 function savedWorkdir(): string {
@@ -64,6 +79,8 @@ const LABELS: Record<FieldKey, string> = {
   array: "Array",
   sweep: "Sweep parameters",
   sweepThrottle: "Tasks at once",
+  sweepMetric: "Metric to optimise",
+  sweepGoal: "Goal",
   after: "Start after",
   requeue: "Requeue",
   maxRestarts: "Most restarts",
@@ -93,6 +110,8 @@ const ORDER: FieldKey[] = [
   "array",
   "sweep",
   "sweepThrottle",
+  "sweepMetric",
+  "sweepGoal",
   "after",
   "requeue",
   "env",
@@ -130,6 +149,7 @@ export function LaunchPage() {
   const [submitted, setSubmitted] = useState(false);
   const [serverErrors, setServerErrors] = useState<Partial<Record<FieldKey, string>>>({});
   const [submitError, setSubmitError] = useState<unknown>(null);
+  const [serverField, setServerField] = useState<FieldKey | null>(null);
   const [submitting, setSubmitting] = useState(false);
   const [advancedOpen, setAdvancedOpen] = useState(false);
   const [notes, setNotes] = useState<string[]>([]);
@@ -201,6 +221,7 @@ export function LaunchPage() {
   const time = parseTimeLimit(form.time);
   const array = form.array.trim() ? parseArraySpec(form.array) : null;
   const sweep = parseSweep(form.sweep);
+  const sweepTrials = sweep.ok && sweep.value ? sweep.value.tasks.length : 0;
   const part = effectivePartition(form.partition, partitions);
   const defaultPartition = partitions.find((p) => p.default) ?? null;
   const partNodes = part ? nodes.filter((n) => n.partitions.includes(part.name)) : [];
@@ -220,21 +241,46 @@ export function LaunchPage() {
     e.preventDefault();
     setSubmitted(true);
     setSubmitError(null);
-    if (!built.body) {
+    setServerField(null);
+    if (!built.body && !built.sweep) {
       const first = ORDER.find((k) => built.errors[k]);
       if (first) focusField(first);
       return;
     }
-    const body = built.body;
-    setSubmitting(true);
-    setServerErrors({});
-    try {
-      const out = await api.post<LaunchOut>("/api/v1/launch", body);
+    const rememberWorkdir = (workdir: string) => {
       try {
-        localStorage.setItem(WORKDIR_KEY, body.workdir);
+        localStorage.setItem(WORKDIR_KEY, workdir);
       } catch {
         // storage may be off: nothing to remember then
       }
+    };
+    setSubmitting(true);
+    setServerErrors({});
+    if (built.sweep) {
+      const spec = built.sweep;
+      try {
+        const out = await api.post<SweepOut>("/api/v1/sweeps", sweepRequest(spec));
+        rememberWorkdir(spec.workdir);
+        navigate(`/sweeps/${encodeURIComponent(out.id)}`);
+      } catch (err) {
+        if (err instanceof ApiError) {
+          const key = fieldForSweepError(err.field);
+          if (key) {
+            setServerErrors({ [key]: sweepErrorText(err.message) });
+            setServerField(key);
+            focusField(key);
+          }
+        }
+        setSubmitError(err);
+      } finally {
+        setSubmitting(false);
+      }
+      return;
+    }
+    const body = built.body!;
+    try {
+      const out = await api.post<LaunchOut>("/api/v1/launch", body);
+      rememberWorkdir(body.workdir);
       const first = out.run_ids[0];
       if (out.run_ids.length > 1) {
         try {
@@ -251,6 +297,7 @@ export function LaunchPage() {
         const key = fieldForServerError(err.field, form.mode);
         if (key) {
           setServerErrors({ [key]: err.message });
+          setServerField(key);
           focusField(key);
         }
       }
@@ -263,7 +310,6 @@ export function LaunchPage() {
   if (from && prefill.loading && !prefill.data) return <Loading what="Reading the run to relaunch" />;
 
   const errorList = submitted ? ORDER.filter((k) => built.errors[k]) : [];
-  const serverField = submitError instanceof ApiError ? fieldForServerError(submitError.field, form.mode) : null;
   const relaunchName = prefill.data?.run.name;
 
   return (
@@ -494,28 +540,76 @@ export function LaunchPage() {
               <input {...text("array")} placeholder="0-9%2" autoComplete="off" disabled={!!(sweep.ok && sweep.value)} />
             </Field>
           </div>
+          {form.mode === "script" ? (
+            <p className="notice" data-testid="sweep-script-note">
+              Sweeps run a command, not a script: choose <strong>Command</strong> under What runs to sweep parameters.
+              {form.sweep.trim() ? (
+                <>
+                  {" "}
+                  <button type="button" className="link-button" onClick={() => set("sweep", "")}>
+                    Clear the sweep
+                  </button>
+                </>
+              ) : null}
+            </p>
+          ) : null}
           <Field
             id={fid("sweep")}
             label={LABELS.sweep}
             state={state(
               "sweep",
               <>
-                Optional: one parameter a line, <code>lr = 0.1, 0.01</code>. Every combination becomes one array task. Task{" "}
-                <var>i</var> finds its values in the environment: <code>json.loads(os.environ[&quot;{SWEEP_ENV}&quot;])[int(os.environ[&quot;SLURM_ARRAY_TASK_ID&quot;])]</code>
-                ; log them with <code>run.config.update(values)</code>. The whole grid is stored in each run&apos;s config as{" "}
-                <code>sweep</code>.
+                Optional: one parameter a line, <code>lr = 0.1, 0.01</code>. Every combination becomes one trial of a sweep (one
+                Slurm array, one run per trial): each trial runs the command with <code>--lr=0.1</code>-style arguments appended (or
+                fills <code>{"{lr}"}</code> placeholders in the command), and its parameters are its run&apos;s config. A YAML file
+                gives more (random and adaptive search, early stopping): <code>runyard sweep sweep.yaml</code>.
               </>,
             )}
           >
-            <textarea {...text("sweep")} className="mono" rows={3} placeholder={"lr = 0.1, 0.01\nbatch_size = 32, 64"} spellCheck={false} />
+            <textarea
+              {...text("sweep")}
+              className="mono"
+              rows={3}
+              placeholder={"lr = 0.1, 0.01\nbatch_size = 32, 64"}
+              spellCheck={false}
+              disabled={form.mode === "script"}
+            />
           </Field>
-          {sweep.ok && sweep.value ? (
+          {form.mode === "command" && sweep.ok && sweep.value ? (
             <>
               <div className="lf-grid">
-                <Field id={fid("sweepThrottle")} label={LABELS.sweepThrottle} state={state("sweepThrottle", "Optional: at most this many tasks run at once.")}>
+                <Field
+                  id={fid("sweepThrottle")}
+                  label={LABELS.sweepThrottle}
+                  state={state("sweepThrottle", "Optional: at most this many trials run at once.")}
+                >
                   <input {...text("sweepThrottle")} inputMode="numeric" placeholder="all" />
                 </Field>
+                <Field
+                  id={fid("sweepMetric")}
+                  label={LABELS.sweepMetric}
+                  state={state("sweepMetric", "Optional: a metric the trials log, e.g. val/loss; the sweep page ranks trials by it.")}
+                >
+                  <input {...text("sweepMetric")} className="mono" placeholder="val/loss" autoComplete="off" spellCheck={false} maxLength={250} />
+                </Field>
+                <Field id={fid("sweepGoal")} label={LABELS.sweepGoal} state={state("sweepGoal")}>
+                  <select
+                    {...fieldProps(fid("sweepGoal"), state("sweepGoal"))}
+                    value={form.sweepGoal}
+                    onChange={(e) => set("sweepGoal", e.target.value as Goal)}
+                    disabled={!form.sweepMetric.trim()}
+                  >
+                    <option value="minimize">Minimize</option>
+                    <option value="maximize">Maximize</option>
+                  </select>
+                </Field>
               </div>
+              {argv.ok && argv.value.length ? (
+                <p className="lf-hint" data-testid="sweep-first-trial">
+                  Trial 0 runs <code>{joinArgs(trialArgv(argv.value, sweep.value.keys, sweep.value.tasks[0]))}</code>
+                  {usesPlaceholders(argv.value, sweep.value.keys) ? " (the placeholders filled in)" : ""}.
+                </p>
+              ) : null}
               <SweepTable sweep={sweep.value} />
             </>
           ) : null}
@@ -629,8 +723,13 @@ export function LaunchPage() {
           <button type="submit" className="primary" disabled={submitting}>
             {submitting ? "Launching…" : "Launch"}
           </button>
-          {built.body ? (
-            <span className="muted">
+          {built.sweep ? (
+            <span className="muted" data-testid="launch-summary">
+              A sweep of {sweepTrials} trial{sweepTrials === 1 ? "" : "s"}
+              {built.sweep.resources?.partition ? ` on ${built.sweep.resources.partition}` : part ? ` on ${part.name}` : ""}
+            </span>
+          ) : built.body ? (
+            <span className="muted" data-testid="launch-summary">
               {built.body.array ? `Array ${built.body.array}` : "One job"}
               {built.body.resources.partition ? ` on ${built.body.resources.partition}` : part ? ` on ${part.name}` : ""}
             </span>
