@@ -26,6 +26,20 @@ TRIALS = [  # (learning rate, hidden units)
     (0.1, 128),
 ]
 
+SWEEP = """\
+name: digits-grid
+project: demo
+experiment: digits-sweep
+command: [{python}, {script}, --epochs, "15"]
+method: grid
+parameters:
+  lr: [0.003, 0.03, 0.3]
+  hidden: [32, 128]
+concurrency: 3
+metric: {{name: val_accuracy, goal: maximize}}
+output_dir: job-logs
+"""
+
 
 def wait_healthy(server: subprocess.Popen[bytes], deadline_s: float = 60) -> None:
     deadline = time.monotonic() + deadline_s
@@ -66,14 +80,55 @@ def main() -> int:
             # `runyard launch` creates the run first, submits the job, and --wait follows it to
             # the end; the job logs into that run through the RUNYARD_RUN_ID it is given
             subprocess.run(
-                [str(BIN / "runyard"), "launch", "--wait", "--project", "demo", "--experiment", "digits-mlp",
-                 "--name", f"mlp-lr{lr}-h{hidden}", "--output-dir", str(DATA / "job-logs"), "--",
-                 sys.executable, str(ROOT / "examples" / "train_digits.py"), "--lr", str(lr),
-                 "--hidden", str(hidden), "--epochs", "25"],
-                env=env, check=True, cwd=ROOT,
+                [
+                    str(BIN / "runyard"),
+                    "launch",
+                    "--wait",
+                    "--project",
+                    "demo",
+                    "--experiment",
+                    "digits-mlp",
+                    "--name",
+                    f"mlp-lr{lr}-h{hidden}",
+                    "--output-dir",
+                    str(DATA / "job-logs"),
+                    "--",
+                    sys.executable,
+                    str(ROOT / "examples" / "train_digits.py"),
+                    "--lr",
+                    str(lr),
+                    "--hidden",
+                    str(hidden),
+                    "--epochs",
+                    "25",
+                ],
+                env=env,
+                check=True,
+                cwd=ROOT,
             )
-        subprocess.run([str(BIN / "runyard"), "runs", "-e", "digits-mlp", "--sort", "metrics.val_accuracy",
-                        "-m", "val_accuracy,val_loss,train_loss", "-n", "10"], env=env, check=False)
+        subprocess.run(
+            [
+                str(BIN / "runyard"),
+                "runs",
+                "-e",
+                "digits-mlp",
+                "--sort",
+                "metrics.val_accuracy",
+                "-m",
+                "val_accuracy,val_loss,train_loss",
+                "-n",
+                "10",
+            ],
+            env=env,
+            check=False,
+        )
+        # a sweep: one job array, one run per trial, its page in the web UI (docs/sweeps.md)
+        spec = DATA / "digits-sweep.yaml"
+        spec.write_text(SWEEP.format(python=sys.executable, script=ROOT / "examples" / "train_digits.py"))
+        print("\nrunyard demo: a 6-trial grid sweep as one job array (runyard sweep)…", flush=True)
+        subprocess.run(
+            [str(BIN / "runyard"), "sweep", str(spec), "--wait", "--poll", "2"], env=env, check=True, cwd=ROOT
+        )
         print(
             f"\nRunyard is serving at {URL}  (web UI: {URL}/ , API docs: {URL}/docs)\n"
             f"API key: {key}\n"

@@ -37,6 +37,11 @@ from runyard.entities import (  # noqa: E402
 )
 from runyard.store.sql import SqlStore  # noqa: E402
 
+# Seeded runs look launched, with job ids far above any the dev cluster hands out (Slurm's
+# default MaxJobId is 67,043,328): the UI server tests run a real watcher and cluster page,
+# which must never take a real job for a seeded run.
+FAKE_JOB_IDS = 60_000_000
+
 STATUSES = [
     (RunStatus.FINISHED, 0.55),
     (RunStatus.RUNNING, 0.15),
@@ -94,7 +99,7 @@ def seed(store: SqlStore, *, runs: int, steps: int, seed_value: int = 1) -> dict
                     "seed": i,
                 },
                 tags=tuple(t for t in ("baseline", "augment", "fp16") if rng.random() < 0.4),
-                slurm_job_id=str(1000 + i),
+                slurm_job_id=str(FAKE_JOB_IDS + i),
                 slurm_partition=rng.choice(["gpu", "gpu", "debug"]),
                 slurm_nodes=f"n{rng.randint(1, 3)}",
                 gpu_type="a100",
@@ -155,7 +160,7 @@ def seed(store: SqlStore, *, runs: int, steps: int, seed_value: int = 1) -> dict
             host="n1",
             config={"lr": 0.01, "model": {"depth": 18}},
             tags=("baseline",),
-            slurm_job_id="4242",
+            slurm_job_id=str(FAKE_JOB_IDS + 4242),
             slurm_partition="gpu",
             slurm_nodes="n1",
             gpu_type="a100",

@@ -43,7 +43,7 @@ def test_run_page_shows_charts_logs_and_details(page: Any, ui: UI) -> None:
     assert lines.locator("b").count() == 0
     expect(page.get_by_test_id("artifacts").locator("tr[data-kind=checkpoint]")).to_be_visible()
     expect(page.get_by_test_id("config-tree").locator("[data-key='model.depth']")).to_contain_text("18")
-    expect(page.get_by_test_id("slurm-facts")).to_contain_text("4242")
+    expect(page.get_by_test_id("slurm-facts")).to_contain_text("60004242")
     screenshot(page, "run-page")
 
     # search the log
