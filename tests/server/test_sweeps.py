@@ -92,6 +92,10 @@ def test_a_bad_spec_names_line_and_field_and_creates_nothing(
     )
     assert "relative" in relative["message"]
     assert store.list_projects() == []
+    # a value only the job's own checks refuse (a partition Slurm cannot name): still nothing
+    odd = GRID + "resources: {partition: 'a b'}\n"
+    assert_error(_post(client, odd, tmp_path), 400, "invalid_input")
+    assert store.list_projects() == [] and executor.queue() == []
 
 
 def test_dry_run_shows_the_trials_and_submits_nothing(

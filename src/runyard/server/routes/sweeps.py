@@ -54,7 +54,7 @@ from runyard.server.sweeps import (
     trial_records,
 )
 from runyard.slurm.executor import Executor
-from runyard.slurm.launch import dependency_string, plan_launch
+from runyard.slurm.launch import LaunchPlan, dependency_string, plan_launch
 from runyard.slurm.script import Trials
 from runyard.store.base import Store
 from runyard.sweeps.model import PipelineSpec, SweepSpec
@@ -171,20 +171,20 @@ def _detail(request: Request, store: Store, sweep: Sweep, *, detail: bool = True
     return sweep_json(sweep, spec, runs, detail=detail, importance_cache=_importance(request))
 
 
-def _submit_trials(
-    request: Request,
-    store: Store,
-    settings: Settings,
-    executor: Executor,
-    user: User,
-    *,
-    sweep: Sweep,
-    spec: SweepSpec,
-    where: _Where,
-    first: int,
-    count: int,
-) -> dict[str, Any]:
-    """Submit trials ``first``..``first+count-1`` as one array job and record it on the sweep."""
+@dataclasses.dataclass(frozen=True)
+class _Trials:
+    """Trials ``first``..``first+count-1``, checked and ready to submit as one array."""
+
+    first: int
+    params: list[dict[str, Any]]
+    plan: LaunchPlan
+    argv: dict[int, list[str]] | None  # None: adaptive (each task asks)
+
+
+def _plan_trials(
+    spec: SweepSpec, where: _Where, executor: Executor, *, sweep_id: str, first: int, count: int
+) -> _Trials:
+    """Check and plan the array (every bad value raises here, before anything is created)."""
     adaptive = spec.method == "adaptive"
     params = [{} for _ in range(count)] if adaptive else expand(spec, first, count)
     last = first + count - 1
@@ -193,7 +193,7 @@ def _submit_trials(
         array += f"%{spec.concurrency}"
     env = dict(spec.env)
     if adaptive:
-        env["RUNYARD_SWEEP_ID"] = sweep.id
+        env["RUNYARD_SWEEP_ID"] = sweep_id
     plan = plan_launch(
         name=spec.name,
         command=list(spec.command),
@@ -207,6 +207,25 @@ def _submit_trials(
         env=env,
     )
     argv = None if adaptive else {first + i: trial_argv(spec, p) for i, p in enumerate(params)}
+    return _Trials(first, params, plan, argv)
+
+
+def _submit_trials(
+    request: Request,
+    store: Store,
+    settings: Settings,
+    executor: Executor,
+    user: User,
+    *,
+    sweep: Sweep,
+    spec: SweepSpec,
+    where: _Where,
+    trials: _Trials,
+) -> dict[str, Any]:
+    """Submit the planned trials as one array job and record it on the sweep."""
+    first, params, plan, argv = trials.first, trials.params, trials.plan, trials.argv
+    count = len(params)
+    adaptive = argv is None
     base_id = uuid.uuid4().hex
 
     def creates(ids: list[str], experiment_id: str) -> list[RunCreate]:
@@ -318,8 +337,11 @@ def create_sweep(
                 ],
             }
         )
+    sweep_id = uuid.uuid4().hex
+    trials = _plan_trials(spec, where, executor, sweep_id=sweep_id, first=0, count=count)
     experiment = store.ensure_experiment(where.project, where.experiment, owner_id=user.id)
     sweep = store.create_sweep(
+        sweep_id=sweep_id,
         experiment_id=experiment.id,
         user_id=user.id,
         name=spec.name,
@@ -328,7 +350,7 @@ def create_sweep(
         spec={"source": body.source, **dataclasses.asdict(where)},
     )
     out = _submit_trials(
-        request, store, settings, executor, user, sweep=sweep, spec=spec, where=where, first=0, count=count
+        request, store, settings, executor, user, sweep=sweep, spec=spec, where=where, trials=trials
     )
     return JsonResponse(_submitted_json(request, out["sweep"], out), status_code=status.HTTP_201_CREATED)
 
@@ -401,17 +423,9 @@ def extend_sweep(
     where = _Where(
         str(saved["project"]), str(saved["experiment"]), str(saved["workdir"]), str(saved["output_dir"])
     )
+    trials = _plan_trials(spec, where, executor, sweep_id=sweep.id, first=sweep.trial_count, count=body.count)
     out = _submit_trials(
-        request,
-        store,
-        settings,
-        executor,
-        user,
-        sweep=sweep,
-        spec=spec,
-        where=where,
-        first=sweep.trial_count,
-        count=body.count,
+        request, store, settings, executor, user, sweep=sweep, spec=spec, where=where, trials=trials
     )
     detail = _detail(request, store, out["sweep"], detail=False)  # earlier trials: read their state
     detail.update(job_id=out["job_id"], run_ids=out["run_ids"])
