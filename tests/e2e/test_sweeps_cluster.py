@@ -177,6 +177,7 @@ def test_grid_sweep_runs_as_one_throttled_array(api: Api, submitted: dict[str, A
     [job] = sweep["job_ids"]  # one array, one sbatch
     assert {r["slurm_array_job_id"] for r in runs} == {job}
     assert sorted(r["slurm_array_task_id"] for r in runs) == list(range(12))
+    assert {r["slurm"]["array"] for r in runs} == {"0-11%3"}  # the throttle Slurm was given
     assert sweep["counts"]["finished"] == 12, sweep["counts"]
     # every combination once, as the run's config, in grid order (the last parameter fastest)
     combos = [(lr, bs, d) for lr in (0.1, 0.01, 0.001) for bs in (32, 64) for d in (0.0, 0.5)]

@@ -44,6 +44,21 @@ def _read(path: str) -> tuple[str, str, str]:
     return text, os.path.basename(path), os.path.dirname(os.path.abspath(path))
 
 
+def _submit(args: argparse.Namespace, path: str, create: Any) -> tuple[dict[str, Any], str]:
+    """Send the spec file at ``path`` through ``create`` (the client's create_sweep or
+    create_pipeline); the server's answer and the file's name."""
+    text, source, folder = _read(path)
+    out: dict[str, Any] = create(
+        text,
+        source=source,
+        base_dir=folder,
+        project=args.project,
+        experiment=args.experiment,
+        dry_run=args.dry_run,
+    )
+    return out, source
+
+
 def _split(words: list[str], actions: tuple[str, ...], command: str) -> tuple[str, str]:
     if not words:
         raise InvalidInput(f"usage: runyard {command} FILE | {' | '.join(a + ' …' for a in actions)}")
@@ -93,15 +108,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     action, target = _split(args.words, _SWEEP_ACTIONS, "sweep")
     api = _api(args)
     if action == "run":
-        text, source, folder = _read(target)
-        out = api.create_sweep(
-            text,
-            source=source,
-            base_dir=folder,
-            project=args.project,
-            experiment=args.experiment,
-            dry_run=args.dry_run,
-        )
+        out, source = _submit(args, target, api.create_sweep)
         if args.json:
             print(json.dumps(out, indent=2))
         elif args.dry_run:
@@ -149,15 +156,7 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
     action, target = _split(args.words, _PIPELINE_ACTIONS, "pipeline")
     api = _api(args)
     if action == "run":
-        text, source, folder = _read(target)
-        pipeline = api.create_pipeline(
-            text,
-            source=source,
-            base_dir=folder,
-            project=args.project,
-            experiment=args.experiment,
-            dry_run=args.dry_run,
-        )
+        pipeline, source = _submit(args, target, api.create_pipeline)
         if args.dry_run and not args.json:
             print(f"{source}: pipeline {pipeline['name']} is valid: {len(pipeline['steps'])} steps")
             for step in pipeline["steps"]:
@@ -165,11 +164,12 @@ def cmd_pipeline(args: argparse.Namespace) -> int:
                 print(f"  {step['name']}: {' '.join(step['command'])}  (after {after})")
             return 0
         if args.wait and not args.dry_run:
-            pipeline = api.get_pipeline(_wait(api.get_pipeline, pipeline["id"], args.poll)["id"])
+            pipeline = _wait(api.get_pipeline, pipeline["id"], args.poll)
     elif action == "status":
         pipeline = api.get_pipeline(target)
     else:
-        pipeline = api.get_pipeline(api.cancel_pipeline(target)["id"])
+        api.cancel_pipeline(target)
+        pipeline = api.get_pipeline(target)  # with its steps
     if args.json:
         print(json.dumps(pipeline, indent=2))
     else:

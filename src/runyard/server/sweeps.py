@@ -98,9 +98,7 @@ def _trial_state(run: Run, value: float | None) -> str:
 
 
 def trial_index(run: Run) -> int:
-    sweep = run.slurm.get("sweep")
-    if isinstance(sweep, dict) and isinstance(sweep.get("index"), int):
-        return int(sweep["index"])
+    """A trial's number in its sweep: its array task id (set when the run is created)."""
     return run.slurm_array_task_id if run.slurm_array_task_id is not None else -1
 
 

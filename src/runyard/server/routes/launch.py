@@ -19,7 +19,7 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -143,13 +143,22 @@ class LaunchOut(BaseModel):
 # --------------------------------------------------------------------------- checks
 
 
-def _check_paths(body: LaunchBody) -> tuple[str, str]:
-    workdir = body.workdir
+def check_may_launch(settings: Settings, user: User) -> None:
+    if settings.launch_allowed == "admins" and not user.is_admin:
+        raise Forbidden(
+            f"user {user.username!r} may not launch jobs: this server lets only admins launch "
+            "(jobs run as the server's Unix user); an admin can set RUNYARD_LAUNCH_ALLOWED=users"
+        )
+
+
+def check_paths(workdir: str, output_dir: str | None) -> tuple[str, str]:
+    """The job's working directory (absolute, existing) and its output folder (default
+    ``<workdir>/runyard-logs``; relative to the workdir), both normalised."""
     if not workdir.startswith("/"):
         raise InvalidInput(f"workdir must be an absolute path, got {workdir!r}", field="workdir")
     if not os.path.isdir(workdir):
         raise InvalidInput(f"workdir {workdir!r} is not an existing directory on the server", field="workdir")
-    output_dir = body.output_dir or os.path.join(workdir, "runyard-logs")
+    output_dir = output_dir or os.path.join(workdir, "runyard-logs")
     if not output_dir.startswith("/"):
         output_dir = os.path.join(workdir, output_dir)
     output_dir = os.path.normpath(output_dir)
@@ -158,7 +167,7 @@ def _check_paths(body: LaunchBody) -> tuple[str, str]:
     return os.path.normpath(workdir), output_dir
 
 
-def _check_env(env: dict[str, str]) -> None:
+def check_env(env: Mapping[str, str]) -> None:
     for key in env:
         if key in RESERVED_ENV:
             raise InvalidInput(
@@ -297,12 +306,12 @@ def _refused(_: Run, *, message: str) -> tuple[RunUpdate, list[NewEvent]]:
     return update, [NewEvent(source="user", kind="status", status="failed", message=message)]
 
 
-def _signal_before_end(body: LaunchBody, executor: Executor) -> int | None:
+def signal_before_end(requested: int | None, executor: Executor) -> int | None:
     """slurmrestd 22.05 refuses ``--signal=B:…``: without it the job gets no early warning (the
     client still checkpoints on SIGTERM at the limit); asking for one there is an error."""
     if getattr(executor, "batch_signals", True):
-        return body.signal_before_end_s
-    if body.signal_before_end_s:
+        return requested
+    if requested:
         raise InvalidInput(
             "this server submits through slurmrestd, which cannot send the batch shell an early "
             "signal (--signal=B:…); use signal_before_end_s 0",
@@ -330,14 +339,10 @@ def launch(
     settings: SettingsDep,
     executor: ExecutorDep,
 ) -> Response:
-    if settings.launch_allowed == "admins" and not user.is_admin:
-        raise Forbidden(
-            f"user {user.username!r} may not launch jobs: this server lets only admins launch "
-            "(jobs run as the server's Unix user); an admin can set RUNYARD_LAUNCH_ALLOWED=users"
-        )
+    check_may_launch(settings, user)
     # -- check everything; nothing is created before this block ends -------------------
-    workdir, output_dir = _check_paths(body)
-    _check_env(body.env)
+    workdir, output_dir = check_paths(body.workdir, body.output_dir)
+    check_env(body.env)
     _check_tags(body.tags)
     dependency = _dependency(store, body.after)
     base_id = uuid.uuid4().hex
@@ -352,7 +357,7 @@ def launch(
         array=body.array,
         dependency=dependency,
         requeue=body.requeue,
-        signal_before_end_s=_signal_before_end(body, executor),
+        signal_before_end_s=signal_before_end(body.signal_before_end_s, executor),
         env=body.env,
         script_path=script_path,
     )

@@ -43,7 +43,14 @@ from runyard.errors import Forbidden, InvalidInput
 from runyard.server.deps import CurrentUser, ExecutorDep, SettingsDep, StoreDep
 from runyard.server.events import publish_runs, publish_safely
 from runyard.server.jsonio import JsonResponse
-from runyard.server.routes.launch import RESERVED_ENV, submit_job, wake_watcher
+from runyard.server.routes.launch import (
+    check_env,
+    check_may_launch,
+    check_paths,
+    signal_before_end,
+    submit_job,
+    wake_watcher,
+)
 from runyard.server.sweeps import (
     ImportanceCache,
     SpecCache,
@@ -97,14 +104,6 @@ class ExtendIn(_Strict):
 # --------------------------------------------------------------------------- shared checks
 
 
-def _may_launch(settings: Settings, user: User) -> None:
-    if settings.launch_allowed == "admins" and not user.is_admin:
-        raise Forbidden(
-            f"user {user.username!r} may not launch jobs: this server lets only admins launch "
-            "(jobs run as the server's Unix user); an admin can set RUNYARD_LAUNCH_ALLOWED=users"
-        )
-
-
 def _owner_or_admin(owner_id: str | None, user: User, what: str) -> None:
     if owner_id != user.id and not user.is_admin:
         raise Forbidden(f"only the owner of {what} or an admin may do this")
@@ -118,13 +117,13 @@ class _Where:
     output_dir: str
 
 
-def _where(
-    body: SpecIn, *, project: str | None, experiment: str | None, workdir: str | None, output: str | None
-) -> _Where:
-    chosen = body.project or project
-    if not chosen:
+def _where(body: SpecIn, spec: SweepSpec | PipelineSpec) -> _Where:
+    """Project, experiment (default: the spec's name), workdir (relative: to ``base_dir``, the
+    spec file's folder) and output folder of a spec, with the request's overrides."""
+    project = body.project or spec.project
+    if not project:
         raise InvalidInput("no project: give project in the spec or --project", field="project")
-    folder = workdir or "."
+    folder = spec.workdir or "."
     if not folder.startswith("/"):
         if not body.base_dir or not body.base_dir.startswith("/"):
             raise InvalidInput(
@@ -132,23 +131,8 @@ def _where(
                 field="base_dir",
             )
         folder = os.path.join(body.base_dir, folder)
-    folder = os.path.normpath(folder)
-    if not os.path.isdir(folder):
-        raise InvalidInput(f"workdir {folder!r} is not an existing directory on the server", field="workdir")
-    out = os.path.normpath(os.path.join(folder, output or "runyard-logs"))
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise InvalidInput(f"output_dir {out!r} exists and is not a directory", field="output_dir")
-    return _Where(chosen, body.experiment or experiment or "", folder, out)
-
-
-def _check_env(env: Any) -> None:
-    for key in env:
-        if key in RESERVED_ENV:
-            raise InvalidInput(f"env cannot set {key}: Runyard sets it for the job", field=f"env.{key}")
-
-
-def _signal(executor: Executor) -> int | None:
-    return None if getattr(executor, "batch_signals", True) else 0
+    workdir, output_dir = check_paths(os.path.normpath(folder), spec.output_dir)
+    return _Where(project, body.experiment or spec.experiment or spec.name, workdir, output_dir)
 
 
 # --------------------------------------------------------------------------- sweeps
@@ -203,7 +187,7 @@ def _plan_trials(
         resources=dict(spec.resources),
         array=array,
         requeue=spec.requeue,
-        signal_before_end_s=_signal(executor),
+        signal_before_end_s=signal_before_end(None, executor),
         env=env,
     )
     argv = None if adaptive else {first + i: trial_argv(spec, p) for i, p in enumerate(params)}
@@ -312,13 +296,10 @@ def create_sweep(
     settings: SettingsDep,
     executor: ExecutorDep,
 ) -> Response:
-    _may_launch(settings, user)
+    check_may_launch(settings, user)
     spec = parse_sweep(body.spec, source=body.source)
-    _check_env(spec.env)
-    where = _where(
-        body, project=spec.project, experiment=spec.experiment, workdir=spec.workdir, output=spec.output_dir
-    )
-    where = dataclasses.replace(where, experiment=where.experiment or spec.name)
+    check_env(spec.env)
+    where = _where(body, spec)
     count = trial_count(spec) or 0
     if body.dry_run:
         shown = [{} for _ in range(min(count, 20))] if spec.method == "adaptive" else expand(spec, 0, 20)
@@ -408,7 +389,7 @@ def extend_sweep(
     user: CurrentUser,
     executor: ExecutorDep,
 ) -> Response:
-    _may_launch(settings, user)
+    check_may_launch(settings, user)
     sweep = store.get_sweep(sweep_id)
     _owner_or_admin(sweep.user_id, user, f"sweep {sweep_id!r}")
     spec = _specs(request).get(sweep)
@@ -474,13 +455,7 @@ def ask_trial(sweep_id: str, run_id: str, request: Request, store: StoreDep, use
 
 
 def _pipeline_runs(store: Store, run_ids: list[str]) -> dict[str, Run]:
-    found = {}
-    for run_id in run_ids:
-        try:
-            found[run_id] = store.get_run(run_id, with_metrics=False)
-        except Exception:
-            continue
-    return found
+    return {run.id: run for run in store.get_runs(run_ids)}
 
 
 def _plans(spec: PipelineSpec, where: _Where, executor: Executor) -> list[Any]:
@@ -488,7 +463,7 @@ def _plans(spec: PipelineSpec, where: _Where, executor: Executor) -> list[Any]:
     plans = []
     for step in spec.steps:
         env = {**spec.env, **step.env}
-        _check_env(env)
+        check_env(env)
         plan = plan_launch(
             name=f"{spec.name}.{step.name}"[:64],
             command=list(step.command),
@@ -496,7 +471,7 @@ def _plans(spec: PipelineSpec, where: _Where, executor: Executor) -> list[Any]:
             workdir=where.workdir,
             output_dir=where.output_dir,
             resources={**spec.resources, **step.resources},
-            signal_before_end_s=_signal(executor),
+            signal_before_end_s=signal_before_end(None, executor),
             env=env,
         )
         plans.append(plan)
@@ -520,12 +495,9 @@ def create_pipeline(
     settings: SettingsDep,
     executor: ExecutorDep,
 ) -> Response:
-    _may_launch(settings, user)
+    check_may_launch(settings, user)
     spec = parse_pipeline(body.spec, source=body.source)
-    where = _where(
-        body, project=spec.project, experiment=spec.experiment, workdir=spec.workdir, output=spec.output_dir
-    )
-    where = dataclasses.replace(where, experiment=where.experiment or spec.name)
+    where = _where(body, spec)
     plans = _plans(spec, where, executor)
     if body.dry_run:
         return JsonResponse(
